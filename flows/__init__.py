@@ -1,0 +1,1 @@
+"""nightly-offers: extract, learn, offer, publish; orchestrated by Prefect."""

@@ -1,0 +1,134 @@
+"""One settings object, built at the entry point and passed down.
+
+Precedence, highest first: explicit arguments (CLI flags), environment variables
+(``OFFERS_...``, nested with ``__``, e.g. ``OFFERS_ALS__FACTORS=128``), the home folder's
+``offers.toml``, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE = "offers.toml"
+
+
+class EventWeights(BaseModel):
+    """Credit one event of each type gives a customer-product pair (before time decay)."""
+
+    view: float = Field(1.0, ge=0)
+    add_to_cart: float = Field(4.0, ge=0)
+    purchase: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EventWeights:
+        if not self.purchase >= self.add_to_cart >= self.view:
+            raise ValueError("event weights must satisfy purchase >= add_to_cart >= view")
+        return self
+
+
+class InteractionSettings(BaseModel):
+    """How history becomes implicit feedback."""
+
+    weights: EventWeights = EventWeights()
+    half_life_days: float = Field(30.0, gt=0, description="credit halves every this many days")
+    lookback_days: int = Field(365, gt=0, description="history older than this is ignored")
+    popularity_days: int = Field(
+        28, gt=0, description="window of the popularity fallback (recent popularity is stronger)"
+    )
+
+
+class ALSSettings(BaseModel):
+    """Parameters of implicit's AlternatingLeastSquares."""
+
+    factors: int = Field(64, gt=0)
+    regularization: float = Field(0.05, ge=0)
+    alpha: float = Field(2.0, gt=0, description="confidence = 1 + alpha * weight")
+    iterations: int = Field(15, gt=0)
+
+
+class OfferSettings(BaseModel):
+    """List lengths per channel."""
+
+    shop_k: int = Field(20, gt=0, le=500)
+    email_k: int = Field(5, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _email_within_shop(self) -> OfferSettings:
+        if self.email_k > self.shop_k:
+            raise ValueError("offers.email_k must not exceed offers.shop_k")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything a run needs. ``home`` holds all state: config, database, models, exports."""
+
+    model_config = SettingsConfigDict(env_prefix="OFFERS_", env_nested_delimiter="__")
+
+    home: Path = Path("offers-home")
+    source_dir: Path | None = Field(
+        None, description="folder with the shop's source files; default <home>/source"
+    )
+    seed: int = 42
+    interactions: InteractionSettings = InteractionSettings()
+    als: ALSSettings = ALSSettings()
+    offers: OfferSettings = OfferSettings()
+
+    @property
+    def source(self) -> Path:
+        return self.source_dir if self.source_dir is not None else self.home / "source"
+
+    @property
+    def database(self) -> Path:
+        return self.home / "offers.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    def config_hash(self) -> str:
+        """Hash of every setting that changes the offers (not where files live)."""
+        payload = self.model_dump(mode="json", exclude={"home", "source_dir"})
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings for ``home`` (or ``OFFERS_HOME``), reading ``<home>/offers.toml`` if present."""
+    probe = Settings() if home is None else None
+    home = Path(home) if home is not None else probe.home  # type: ignore[union-attr]
+    toml_path = home / CONFIG_FILE
+
+    class _HomeSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                env_settings,
+                TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+            )
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    built = _HomeSettings(home=home, **values)
+    return Settings.model_validate(built.model_dump())

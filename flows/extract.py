@@ -1,0 +1,189 @@
+"""Extract: load the shop's source files into DuckDB, validated, incremental and idempotent.
+
+Per entity, in contract order (references are checked against entities loaded before):
+read the files as they are into a raw temp table -> ``sql/staging/stg_<entity>.sql`` casts and
+flags -> a value that does not cast stops the run (SourceError naming file, row, column) ->
+rows breaking a rule go to ``quarantine`` with the reason -> clean rows are upserted by
+``sql/merge/<entity>.sql``. All of it runs in one transaction: a failed load changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from flows import contract, db, sqlfiles
+from flows.errors import SourceError
+
+
+@dataclass(frozen=True)
+class EntityLoad:
+    """What loading one entity did."""
+
+    entity: str
+    files: int
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    quarantined: int
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def find_source_files(source_dir: Path, entity: contract.Entity) -> tuple[list[Path], str]:
+    """Files of one entity: ``<entity>.csv|parquet`` and/or ``<entity>/*.csv|parquet``.
+
+    Files are applied in name order (later files update earlier ones), so daily drops named
+    by date sort correctly. All files of one entity must share one format.
+    """
+    if not source_dir.is_dir():
+        raise SourceError(
+            "source folder does not exist; point --source (or OFFERS_SOURCE_DIR) at the shop's "
+            "export folder",
+            file=source_dir,
+        )
+    found: list[Path] = []
+    for fmt in contract.FILE_FORMATS:
+        single = source_dir / f"{entity.name}.{fmt}"
+        if single.is_file():
+            found.append(single)
+        folder = source_dir / entity.name
+        if folder.is_dir():
+            found.extend(sorted(folder.glob(f"*.{fmt}")))
+    if not found:
+        expected = " or ".join(
+            f"{entity.name}.{fmt}, {entity.name}/*.{fmt}" for fmt in contract.FILE_FORMATS
+        )
+        raise SourceError(
+            f"missing source file for {entity.name!r}: expected {expected}", file=source_dir
+        )
+    formats = {p.suffix.lstrip(".") for p in found}
+    if len(formats) > 1:
+        raise SourceError(
+            f"{entity.name!r} has both CSV and Parquet files; keep one format per entity",
+            file=source_dir,
+        )
+    return sorted(found), formats.pop()
+
+
+def check_columns(
+    con: duckdb.DuckDBPyConnection, entity: contract.Entity, files: list[Path], fmt: str
+) -> None:
+    """Every file must have every contract column (extra columns are ignored)."""
+    for path in files:
+        try:
+            rel = sqlfiles.run(con, f"extract/peek_{fmt}", {"file": str(path)})
+        except duckdb.Error as exc:
+            raise SourceError(f"cannot read {fmt.upper()}: {exc}", file=path) from exc
+        assert rel is not None
+        present = {c.lower() for c in rel.columns}
+        for column in entity.columns:
+            if column.name not in present:
+                raise SourceError(
+                    f"missing column; {entity.name} files need columns "
+                    f"{', '.join(entity.column_names)}",
+                    file=path,
+                    column=column.name,
+                )
+
+
+def _raise_type_error(
+    con: duckdb.DuckDBPyConnection, entity: contract.Entity, ids: dict[str, str]
+) -> None:
+    first = sqlfiles.one(con, "extract/first_type_error", identifiers={"stg": ids["stg"]})
+    if first is None:
+        return
+    file, row, column, error_rows = first
+    (value,) = sqlfiles.one(
+        con,
+        "extract/raw_value",
+        {"file": file, "row": row},
+        identifiers={"column": column, "raw": ids["raw"]},
+    ) or (None,)
+    expected = next(c.sql_type for c in entity.columns if c.name == column)
+    more = f" ({error_rows - 1} more rows like it)" if error_rows > 1 else ""
+    raise SourceError(
+        f"value {value!r} is not a valid {expected}{more}; fix the export and re-run",
+        file=file,
+        row=int(row),
+        column=column,
+    )
+
+
+def load_entity(
+    con: duckdb.DuckDBPyConnection,
+    source_dir: Path,
+    entity: contract.Entity,
+    *,
+    run_id: str,
+    loaded_at: dt.datetime,
+) -> EntityLoad:
+    """Load one entity inside the caller's transaction."""
+    files, fmt = find_source_files(source_dir, entity)
+    check_columns(con, entity, files, fmt)
+    ids = {"raw": f"raw_{entity.name}", "stg": f"stg_{entity.name}"}
+    try:
+        sqlfiles.run(
+            con,
+            f"extract/raw_{fmt}",
+            {"files": [str(p) for p in files]},
+            identifiers={"raw": ids["raw"]},
+        )
+    except duckdb.Error as exc:
+        names = ", ".join(str(p) for p in files)
+        raise SourceError(f"cannot parse {fmt.upper()} ({exc})", file=names) from exc
+    params = {
+        "loaded_at": loaded_at,
+        "statuses": list(contract.ORDER_STATUSES),
+        "event_types": list(contract.EVENT_TYPES),
+        "run_id": run_id,
+        "entity": entity.name,
+    }
+    sqlfiles.run(con, f"staging/stg_{entity.name}", params, identifiers=ids)
+    _raise_type_error(con, entity, ids)
+    sqlfiles.run(con, "extract/quarantine_rows", params, identifiers=ids)
+    rows_read, quarantined, n_files = sqlfiles.one(
+        con, "extract/batch_counts", identifiers=ids
+    ) or (0, 0, 0)
+    changed, updated = sqlfiles.one(con, f"merge/{entity.name}", params, identifiers=ids) or (0, 0)
+    load = EntityLoad(
+        entity=entity.name,
+        files=int(n_files),
+        rows_read=int(rows_read),
+        inserted=int(changed - updated),
+        updated=int(updated),
+        unchanged=int(rows_read - quarantined - changed),
+        quarantined=int(quarantined),
+        reasons={
+            str(r): int(n) for r, n in sqlfiles.rows(con, "extract/reason_counts", identifiers=ids)
+        },
+    )
+    sqlfiles.run(
+        con,
+        "extract/log_load",
+        {**params, **{k: v for k, v in load.as_dict().items() if k != "reasons"}},
+    )
+    for table in ids.values():
+        sqlfiles.run(con, "extract/drop_temp", identifiers={"table": table})
+    return load
+
+
+def extract(
+    database: Path, source_dir: Path, *, run_id: str, loaded_at: dt.datetime
+) -> list[EntityLoad]:
+    """Load every entity in one transaction; on any error the database is left as it was."""
+    con = db.connect(database)
+    try:
+        with db.transaction(con):
+            return [
+                load_entity(con, source_dir, entity, run_id=run_id, loaded_at=loaded_at)
+                for entity in contract.ENTITIES
+            ]
+    finally:
+        con.close()

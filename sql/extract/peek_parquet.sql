@@ -1,0 +1,3 @@
+select *
+from read_parquet($file)
+limit 0;

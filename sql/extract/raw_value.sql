@@ -1,0 +1,3 @@
+select cast({{ column }} as varchar) as value
+from {{ raw }}
+where _file = $file and _row = $row;
