@@ -1,0 +1,26 @@
+"""Column names shared by polars code, SQL output and tests (one source of truth)."""
+
+from __future__ import annotations
+
+CUSTOMER = "customer_id"
+PRODUCT = "product_id"
+WEIGHT = "weight"
+CATEGORY = "category"
+EMAIL_CONSENT = "email_consent"
+USER_IDX = "user_idx"
+ITEM_IDX = "item_idx"
+RANK = "rank"
+SCORE = "score"
+SOURCE = "source"
+CHANNEL = "channel"
+
+# Offer export columns, in file order.
+OFFER_COLUMNS = (CUSTOMER, RANK, PRODUCT, SCORE, SOURCE)
+
+# Values of the ``source`` column: why an item is in a list.
+SOURCE_MODEL = "als"
+SOURCE_FILL = "popular_fill"
+SOURCE_COLD_START = "popular_cold_start"
+
+CHANNEL_SHOP = "shop"
+CHANNEL_EMAIL = "email"

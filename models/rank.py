@@ -1,0 +1,176 @@
+"""Ranking: per-customer top-k lists with the business rules applied.
+
+Rules that hold for every list: never an excluded pair (already bought, unless a consumable
+is due again), never a blocked item (out of stock or inactive); customers the model cannot
+serve (no history in the window) get recent popularity, marked as such; short model lists are
+filled from popularity, marked as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.cpu.topk import topk
+from threadpoolctl import threadpool_limits
+
+from models import columns as C
+from models.idmap import IdMap
+
+
+def _top_lists(ids: np.ndarray, scores: np.ndarray, users: np.ndarray) -> pl.DataFrame:
+    """Flatten top-k arrays to (user_idx, item_idx, score, rank), dropping filtered slots."""
+    k = ids.shape[1]
+    valid = (ids >= 0) & np.isfinite(scores) & (scores > -1e30)
+    user_col = np.repeat(users.astype(np.int32), k).reshape(-1, k)
+    rank_col = np.tile(np.arange(1, k + 1, dtype=np.int32), (len(users), 1))
+    # implicit returns each row best-first with filtered slots last, so ranks stay contiguous
+    return pl.DataFrame(
+        {
+            C.USER_IDX: user_col[valid],
+            C.ITEM_IDX: ids[valid].astype(np.int32),
+            C.SCORE: scores[valid].astype(np.float64),
+            C.RANK: rank_col[valid],
+        }
+    )
+
+
+def model_lists(
+    model: AlternatingLeastSquares,
+    users: np.ndarray,
+    exclusions: sp.csr_matrix,
+    blocked_items: np.ndarray,
+    k: int,
+    batch_size: int = 100_000,
+) -> pl.DataFrame:
+    """Top-k model scores for ``users`` (row indices), skipping excluded and blocked items."""
+    parts = []
+    with threadpool_limits(1, "blas"):
+        for start in range(0, len(users), batch_size):
+            batch = users[start : start + batch_size]
+            ids, scores = model.recommend(
+                batch,
+                exclusions[batch],
+                N=k,
+                filter_already_liked_items=True,
+                filter_items=blocked_items if len(blocked_items) else None,
+            )
+            parts.append(_top_lists(np.atleast_2d(ids), np.atleast_2d(scores), batch))
+    if not parts:
+        return _top_lists(np.empty((0, k), np.int32), np.empty((0, k), np.float32), users)
+    return pl.concat(parts)
+
+
+def popular_lists(
+    popularity: np.ndarray,
+    users: np.ndarray,
+    exclusions: sp.csr_matrix,
+    blocked_items: np.ndarray,
+    k: int,
+) -> pl.DataFrame:
+    """Top-k by popularity for each of ``users``, with that user's exclusions applied.
+
+    ``popularity`` has one score per item; items with score <= 0 are never offered.
+    """
+    scores = popularity.astype(np.float32).reshape(-1, 1)
+    never = np.union1d(blocked_items, np.flatnonzero(popularity <= 0)).astype(np.int32)
+    k = min(k, len(popularity))
+    query = np.ones((len(users), 1), dtype=np.float32)
+    ids, top = topk(
+        scores,
+        query,
+        k,
+        filter_query_items=exclusions[users] if len(users) else None,
+        filter_items=never if len(never) else None,
+    )
+    return _top_lists(np.atleast_2d(ids), np.atleast_2d(top), users)
+
+
+def merge_with_fill(
+    primary: pl.DataFrame, fill: pl.DataFrame, k: int, primary_source: str, fill_source: str
+) -> pl.DataFrame:
+    """Primary items first, then fill items not already listed, re-ranked 1..k per user."""
+    both = pl.concat(
+        [
+            primary.with_columns(pl.lit(primary_source).alias(C.SOURCE), pl.lit(0).alias("_p")),
+            fill.with_columns(pl.lit(fill_source).alias(C.SOURCE), pl.lit(1).alias("_p")),
+        ]
+    )
+    return (
+        both.sort([C.USER_IDX, "_p", C.RANK])
+        .unique(subset=[C.USER_IDX, C.ITEM_IDX], keep="first", maintain_order=True)
+        .with_columns(pl.int_range(1, pl.len() + 1).over(C.USER_IDX).cast(pl.Int32).alias(C.RANK))
+        .filter(pl.col(C.RANK) <= k)
+        .drop("_p")
+    )
+
+
+def build_lists(
+    model: AlternatingLeastSquares | None,
+    warm_users: np.ndarray,
+    cold_users: np.ndarray,
+    exclusions: sp.csr_matrix,
+    blocked_items: np.ndarray,
+    popularity: np.ndarray,
+    k: int,
+    model_source: str = C.SOURCE_MODEL,
+    untrained_items: np.ndarray | None = None,
+) -> pl.DataFrame:
+    """Ranked lists for warm users (model, filled from popularity) and cold users (popularity).
+
+    ``untrained_items`` are items the model saw no interaction with: their factors carry no
+    signal, so the model may not offer them (popularity still may).
+    Returns (user_idx, item_idx, score, rank, source), ``rank`` 1..k contiguous per user.
+    With ``model=None`` every user gets the popularity list (the baseline).
+    """
+    if model is None:
+        cold_users = np.union1d(warm_users, cold_users)
+        warm_users = np.empty(0, dtype=np.int64)
+    parts = []
+    if len(warm_users):
+        model_blocked = (
+            blocked_items
+            if untrained_items is None
+            else np.union1d(blocked_items, untrained_items).astype(np.int32)
+        )
+        primary = model_lists(model, warm_users, exclusions, model_blocked, k)  # type: ignore[arg-type]
+        full = primary.group_by(C.USER_IDX).len().filter(pl.col("len") >= k)
+        need = np.setdiff1d(warm_users, full.get_column(C.USER_IDX).to_numpy())
+        # fill only from items the model list does not already hold: ask for k more
+        fill = popular_lists(popularity, need, exclusions, blocked_items, 2 * k)
+        parts.append(merge_with_fill(primary, fill, k, model_source, C.SOURCE_FILL))
+    if len(cold_users):
+        cold = popular_lists(popularity, cold_users, exclusions, blocked_items, k)
+        parts.append(cold.with_columns(pl.lit(C.SOURCE_COLD_START).alias(C.SOURCE)))
+    if not parts:
+        return pl.DataFrame(
+            schema={
+                C.USER_IDX: pl.Int32,
+                C.ITEM_IDX: pl.Int32,
+                C.SCORE: pl.Float64,
+                C.RANK: pl.Int32,
+                C.SOURCE: pl.String,
+            }
+        )
+    return pl.concat(parts).select(C.USER_IDX, C.ITEM_IDX, C.SCORE, C.RANK, C.SOURCE)
+
+
+def to_offers(lists: pl.DataFrame, users: IdMap, items: IdMap) -> pl.DataFrame:
+    """Replace indices with external ids: (customer_id, rank, product_id, score, source)."""
+    return (
+        lists.join(users.frame(C.CUSTOMER, C.USER_IDX), on=C.USER_IDX)
+        .join(items.frame(C.PRODUCT, C.ITEM_IDX), on=C.ITEM_IDX)
+        .select(*C.OFFER_COLUMNS)
+        .sort(C.CUSTOMER, C.RANK)
+    )
+
+
+def channel_lists(
+    shop: pl.DataFrame, consenting: pl.Series, email_k: int
+) -> dict[str, pl.DataFrame]:
+    """Shop list for everyone; email list (top ``email_k``) only for consenting customers."""
+    email = shop.filter(
+        pl.col(C.CUSTOMER).is_in(consenting.implode()) & (pl.col(C.RANK) <= email_k)
+    )
+    return {C.CHANNEL_SHOP: shop, C.CHANNEL_EMAIL: email}

@@ -1,0 +1,119 @@
+"""From history frames to ranked lists: the recommender as plain functions.
+
+``fit`` builds id maps and the weighted CSR matrix and trains ALS; ``recommend`` applies the
+business rules and returns per-customer lists. ``recommend(fitted, inputs, k, use_model=False)``
+is the popularity baseline under the very same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+
+from models import columns as C
+from models import rank
+from models.idmap import IdMap
+from models.matrix import user_item_matrix
+from models.train import ALSParams, train_als
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the recommender may see, already cut at the as-of date.
+
+    interactions: (customer_id, product_id, weight) over the training window.
+    recent: same shape over the popularity window (recent popularity).
+    exclusions: (customer_id, product_id) pairs never to offer.
+    customers: (customer_id, email_consent) customers who get lists.
+    products: (product_id, category) every known product.
+    offerable: (product_id) products that may be offered (active, in stock).
+    """
+
+    interactions: pl.DataFrame
+    recent: pl.DataFrame
+    exclusions: pl.DataFrame
+    customers: pl.DataFrame
+    products: pl.DataFrame
+    offerable: pl.DataFrame
+
+
+@dataclass
+class Fitted:
+    """A trained model with the id maps and matrices it was trained on."""
+
+    users: IdMap
+    items: IdMap
+    user_items: sp.csr_matrix
+    exclusions: sp.csr_matrix
+    popularity: np.ndarray
+    blocked_items: np.ndarray
+    model: AlternatingLeastSquares | None
+
+    @property
+    def warm_users(self) -> np.ndarray:
+        return np.flatnonzero(np.diff(self.user_items.indptr) > 0)
+
+    @property
+    def untrained_items(self) -> np.ndarray:
+        return np.flatnonzero(np.bincount(self.user_items.indices, minlength=len(self.items)) == 0)
+
+
+def prepare(inputs: Inputs) -> Fitted:
+    """Id maps, matrices, popularity and blocked items; no model yet."""
+    users = IdMap.from_ids(
+        pl.concat(
+            [
+                inputs.customers.get_column(C.CUSTOMER),
+                inputs.interactions.get_column(C.CUSTOMER),
+            ]
+        )
+    )
+    items = IdMap.from_ids(inputs.products.get_column(C.PRODUCT))
+    user_items = user_item_matrix(inputs.interactions, users, items)
+    known = inputs.exclusions.filter(pl.col(C.CUSTOMER).is_in(users.ids.implode()))
+    exclusions = user_item_matrix(known, users, items, value=None)
+    recent = items.to_index(
+        inputs.recent.group_by(C.PRODUCT).agg(pl.col(C.WEIGHT).sum()), C.PRODUCT, C.ITEM_IDX
+    )
+    popularity = np.zeros(len(items), dtype=np.float64)
+    popularity[recent.get_column(C.ITEM_IDX).to_numpy()] = recent.get_column(C.WEIGHT).to_numpy()
+    offerable = items.to_index(inputs.offerable.select(C.PRODUCT), C.PRODUCT, C.ITEM_IDX)
+    allowed = np.zeros(len(items), dtype=bool)
+    allowed[offerable.get_column(C.ITEM_IDX).to_numpy()] = True
+    return Fitted(
+        users=users,
+        items=items,
+        user_items=user_items,
+        exclusions=exclusions,
+        popularity=popularity,
+        blocked_items=np.flatnonzero(~allowed).astype(np.int32),
+        model=None,
+    )
+
+
+def fit(inputs: Inputs, params: ALSParams, *, seed: int) -> Fitted:
+    """Prepare the matrices and train ALS on them."""
+    fitted = prepare(inputs)
+    fitted.model = train_als(fitted.user_items, params, seed=seed)
+    return fitted
+
+
+def recommend(fitted: Fitted, k: int, *, use_model: bool = True) -> pl.DataFrame:
+    """Ranked lists (customer_id, rank, product_id, score, source) for every user."""
+    warm = fitted.warm_users
+    everyone = np.arange(len(fitted.users))
+    lists = rank.build_lists(
+        fitted.model if use_model else None,
+        warm_users=warm,
+        cold_users=np.setdiff1d(everyone, warm),
+        exclusions=fitted.exclusions,
+        blocked_items=fitted.blocked_items,
+        popularity=fitted.popularity,
+        k=k,
+        untrained_items=fitted.untrained_items,
+    )
+    return rank.to_offers(lists, fitted.users, fitted.items)

@@ -1,0 +1,68 @@
+"""Training: implicit's ALS on a weighted user-item CSR matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import version
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
+
+
+class TrainingError(ValueError):
+    """The matrix cannot be trained on, or the fitted factors are unusable."""
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    """ALS hyper-parameters. Confidence of an observed cell is ``1 + alpha * weight``."""
+
+    factors: int = 64
+    regularization: float = 0.05
+    alpha: float = 2.0
+    iterations: int = 15
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a model (recorded with every model)."""
+    return {name: version(name) for name in ("implicit", "numpy", "scipy", "polars", "duckdb")}
+
+
+def train_als(
+    user_items: sp.csr_matrix, params: ALSParams, *, seed: int, num_threads: int = 0
+) -> AlternatingLeastSquares:
+    """Fit ALS; BLAS is pinned to one thread (implicit parallelises itself)."""
+    if not sp.issparse(user_items) or user_items.format != "csr":
+        raise TrainingError("user_items must be a scipy CSR matrix")
+    if user_items.nnz == 0:
+        raise TrainingError("no interactions before the as-of date: nothing to train on")
+    if user_items.dtype != np.float32:
+        user_items = user_items.astype(np.float32)
+    # implicit checks the BLAS thread count when the model is built, so build it inside too
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=params.factors,
+            regularization=params.regularization,
+            alpha=params.alpha,
+            iterations=params.iterations,
+            random_state=seed,
+            num_threads=num_threads,
+        )
+        # no progress bar: an unattended job reports its own timings
+        model.fit(user_items, show_progress=False)
+    check_factors(model)
+    return model
+
+
+def check_factors(model: AlternatingLeastSquares) -> None:
+    """Refuse a model whose factors contain NaN or infinity."""
+    for name in ("user_factors", "item_factors"):
+        factors = np.asarray(getattr(model, name))
+        bad = ~np.isfinite(factors)
+        if bad.any():
+            raise TrainingError(
+                f"{name} has {int(bad.sum())} non-finite values; lower alpha or raise "
+                "regularization, and check interaction weights for extreme values"
+            )

@@ -1,0 +1,5 @@
+select
+    product_id,
+    category
+from products
+order by product_id;
