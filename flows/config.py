@@ -108,7 +108,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
-    """Build settings for ``home`` (or ``OFFERS_HOME``), reading ``<home>/offers.toml`` if present."""
+    """Settings for ``home`` (or ``OFFERS_HOME``), reading ``<home>/offers.toml`` if present."""
     probe = Settings() if home is None else None
     home = Path(home) if home is not None else probe.home  # type: ignore[union-attr]
     toml_path = home / CONFIG_FILE

@@ -34,7 +34,7 @@ class IdMap:
         )
 
     def to_index(self, frame: pl.DataFrame, id_column: str, idx_column: str) -> pl.DataFrame:
-        """Add ``idx_column`` to ``frame``; every id must be known (raises naming one that is not)."""
+        """Add ``idx_column`` to ``frame``; unknown ids raise, naming one."""
         joined = frame.join(self.frame(id_column, idx_column), on=id_column, how="left")
         unknown = joined.filter(pl.col(idx_column).is_null())
         if unknown.height:

@@ -27,9 +27,7 @@ def user_item_matrix(
         if value is None
         else indexed.get_column(value).cast(pl.Float32).to_numpy()
     )
-    matrix = sp.csr_matrix(
-        (data, (rows, cols)), shape=(len(users), len(items)), dtype=np.float32
-    )
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(len(users), len(items)), dtype=np.float32)
     matrix.sum_duplicates()
     matrix.sort_indices()
     return matrix

@@ -164,13 +164,3 @@ def to_offers(lists: pl.DataFrame, users: IdMap, items: IdMap) -> pl.DataFrame:
         .select(*C.OFFER_COLUMNS)
         .sort(C.CUSTOMER, C.RANK)
     )
-
-
-def channel_lists(
-    shop: pl.DataFrame, consenting: pl.Series, email_k: int
-) -> dict[str, pl.DataFrame]:
-    """Shop list for everyone; email list (top ``email_k``) only for consenting customers."""
-    email = shop.filter(
-        pl.col(C.CUSTOMER).is_in(consenting.implode()) & (pl.col(C.RANK) <= email_k)
-    )
-    return {C.CHANNEL_SHOP: shop, C.CHANNEL_EMAIL: email}

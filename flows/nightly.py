@@ -1,0 +1,220 @@
+"""The nightly flow: extract -> learn -> offer -> publish, as Prefect tasks.
+
+Each task is a thin wrapper around a plain function in ``flows.stages`` / ``flows.extract`` /
+``models``; tests exercise those directly. The flow computes the clock once (``now``) and passes
+it down: no stage reads the time itself, so a backfill is the same flow with another as-of date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import db, stages
+from flows.config import Settings, load_settings
+from flows.extract import EntityLoad, extract
+from flows.publish import publish
+from models import columns as C
+from models.recommender import Fitted, fit, recommend
+
+TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+@task(name="extract", **TASK)
+def extract_task(settings: Settings, run_id: str, loaded_at: dt.datetime) -> list[EntityLoad]:
+    loads = extract(settings.database, settings.source, run_id=run_id, loaded_at=loaded_at)
+    log = get_run_logger()
+    for load in loads:
+        log.info(
+            "%s: read %d, inserted %d, updated %d, unchanged %d, quarantined %d %s",
+            load.entity,
+            load.rows_read,
+            load.inserted,
+            load.updated,
+            load.unchanged,
+            load.quarantined,
+            load.reasons or "",
+        )
+    return loads
+
+
+@task(name="learn", **TASK)
+def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitted]:
+    con = db.connect(settings.database)
+    try:
+        history = stages.read_history(con, as_of, settings)
+    finally:
+        con.close()
+    fitted = fit(history.inputs, stages.als_params(settings), seed=settings.seed)
+    get_run_logger().info(
+        "trained ALS on %d customers x %d products, %d interactions",
+        len(fitted.users),
+        len(fitted.items),
+        fitted.user_items.nnz,
+    )
+    return history, fitted
+
+
+@task(name="offer", **TASK)
+def offer_task(
+    settings: Settings, history: stages.History, fitted: Fitted
+) -> dict[str, pl.DataFrame]:
+    shop = recommend(fitted, settings.offers.shop_k)
+    return stages.channel_lists(shop, history.inputs, settings)
+
+
+@task(name="publish", **TASK)
+def publish_task(
+    settings: Settings,
+    *,
+    as_of: dt.date,
+    run_id: str,
+    now: dt.datetime,
+    history: stages.History,
+    fitted: Fitted,
+    lists: dict[str, pl.DataFrame],
+) -> dict[str, Any]:
+    version = f"als-{as_of:%Y%m%d}-{run_id}"
+    data_window = {k: (str(v) if v is not None else None) for k, v in history.window.items()}
+    counts = {
+        "customers": len(fitted.users),
+        "products": len(fitted.items),
+        "interactions": int(fitted.user_items.nnz),
+        "warm_customers": len(fitted.warm_users),
+    }
+    con = db.connect(settings.database)
+    model_path: Path | None = None
+    try:
+        with db.transaction(con):
+            model_path = stages.save_model(
+                con,
+                settings.models_dir,
+                version=version,
+                as_of=as_of,
+                created_at=now,
+                fitted=fitted,
+                metadata={
+                    "params": settings.als.model_dump(),
+                    "interactions": settings.interactions.model_dump(),
+                    "seed": settings.seed,
+                    "data_window": data_window,
+                    "counts": counts,
+                    "config_hash": settings.config_hash(),
+                },
+            )
+            stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version=version)
+            export = publish(
+                settings.exports_dir,
+                run_id=run_id,
+                as_of=as_of,
+                lists=lists,
+                manifest={
+                    "run_id": run_id,
+                    "as_of": as_of.isoformat(),
+                    "created_at": now.isoformat(),
+                    "model_version": version,
+                    "config_hash": settings.config_hash(),
+                    "data_window": data_window,
+                    "columns": list(C.OFFER_COLUMNS),
+                },
+            )
+    except BaseException:
+        if model_path is not None:
+            shutil.rmtree(model_path, ignore_errors=True)
+        raise
+    finally:
+        con.close()
+    return {"export": str(export), "model_version": version, "counts": counts}
+
+
+def _sources(lists: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:
+    return {
+        channel: dict(frame.group_by(C.SOURCE).len().sort(C.SOURCE).iter_rows())
+        for channel, frame in lists.items()
+    }
+
+
+@flow(name="nightly")
+def nightly(
+    as_of: dt.date | None = None, home: str | None = None, source: str | None = None
+) -> dict[str, Any]:
+    """Run the whole job for one as-of date (default: today, UTC); return the run summary."""
+    settings = load_settings(Path(home) if home else None, source_dir=source)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return run_nightly(settings, as_of=as_of or now.date(), now=now)
+
+
+def run_nightly(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict[str, Any]:
+    """The flow body (call inside a flow run): every stage, timed, and the run recorded."""
+    run_id = stages.new_run_id(now)
+    timings: dict[str, float] = {}
+    summary: dict[str, Any] = {"run_id": run_id, "as_of": as_of.isoformat(), "timings_s": timings}
+    status = "failed"
+    try:
+        t0 = time.perf_counter()
+        loads = extract_task(settings, run_id, now)
+        timings["extract"] = round(time.perf_counter() - t0, 2)
+        summary["extract"] = [load.as_dict() for load in loads]
+        t0 = time.perf_counter()
+        history, fitted = learn_task(settings, as_of)
+        timings["learn"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        lists = offer_task(settings, history, fitted)
+        timings["offer"] = round(time.perf_counter() - t0, 2)
+        summary["offers"] = {ch: frame.height for ch, frame in lists.items()}
+        summary["sources"] = _sources(lists)
+        summary["customers_with_lists"] = {
+            ch: frame.get_column(C.CUSTOMER).n_unique() for ch, frame in lists.items()
+        }
+        t0 = time.perf_counter()
+        summary.update(
+            publish_task(
+                settings,
+                as_of=as_of,
+                run_id=run_id,
+                now=now,
+                history=history,
+                fitted=fitted,
+                lists=lists,
+            )
+        )
+        timings["publish"] = round(time.perf_counter() - t0, 2)
+        status = "succeeded"
+        return summary
+    except Exception as exc:
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary["status"] = status
+        _record(settings, summary, as_of=as_of, started_at=now, status=status)
+
+
+def _record(
+    settings: Settings,
+    summary: dict[str, Any],
+    *,
+    as_of: dt.date,
+    started_at: dt.datetime,
+    status: str,
+) -> None:
+    elapsed = sum(summary["timings_s"].values())
+    con = db.connect(settings.database)
+    try:
+        stages.record_run(
+            con,
+            run_id=summary["run_id"],
+            as_of=as_of,
+            started_at=started_at,
+            finished_at=started_at + dt.timedelta(seconds=elapsed),
+            status=status,
+            summary=summary,
+        )
+    finally:
+        con.close()

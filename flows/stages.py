@@ -1,0 +1,196 @@
+"""Stage logic with its I/O: plain functions the Prefect flow wires together (and tests call)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from flows import sqlfiles
+from flows.config import Settings
+from flows.errors import DataQualityError
+from models import columns as C
+from models import rules
+from models.recommender import Fitted, Inputs
+from models.train import ALSParams, library_versions
+
+
+def new_run_id(now: dt.datetime) -> str:
+    """Sortable, unique run id: UTC start time plus a random suffix."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def as_of_timestamp(as_of: dt.date) -> dt.datetime:
+    """The cut: midnight at the start of ``as_of``; history strictly before it is used."""
+    return dt.datetime.combine(as_of, dt.time())
+
+
+@dataclass(frozen=True)
+class History:
+    """Recommender inputs cut at the as-of date, plus the data window they cover."""
+
+    inputs: Inputs
+    window: dict[str, Any]
+
+
+def read_history(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Settings) -> History:
+    """Query the marts for one as-of date (nothing at or after it is read)."""
+    cfg = settings.interactions
+    params = {
+        "as_of": as_of_timestamp(as_of),
+        "lookback_days": cfg.lookback_days,
+        "half_life_days": cfg.half_life_days,
+        "w_view": cfg.weights.view,
+        "w_cart": cfg.weights.add_to_cart,
+        "w_purchase": cfg.weights.purchase,
+    }
+
+    def frame(name: str, **override: Any) -> pl.DataFrame:
+        rel = sqlfiles.run(con, name, {**params, **override})
+        assert rel is not None
+        return rel.pl()
+
+    inputs = Inputs(
+        interactions=frame("marts/interactions"),
+        recent=frame("marts/interactions", lookback_days=cfg.popularity_days),
+        exclusions=frame("marts/exclusions"),
+        customers=frame("marts/served_customers"),
+        products=frame("marts/products"),
+        offerable=frame("marts/offerable_products"),
+    )
+    window = frame("marts/data_window").row(0, named=True)
+    return History(inputs=inputs, window=window)
+
+
+def als_params(settings: Settings) -> ALSParams:
+    return ALSParams(**settings.als.model_dump())
+
+
+def save_model(
+    con: duckdb.DuckDBPyConnection,
+    models_dir: Path,
+    *,
+    version: str,
+    as_of: dt.date,
+    created_at: dt.datetime,
+    fitted: Fitted,
+    metadata: dict[str, Any],
+) -> Path:
+    """Store the model, its id maps and metadata under ``models/<version>`` and register it."""
+    assert fitted.model is not None
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = models_dir / f".tmp-{version}"
+    final = models_dir / version
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    fitted.model.save(str(staging / "model.npz"))
+    pl.DataFrame({C.CUSTOMER: fitted.users.ids}).write_parquet(staging / "users.parquet")
+    pl.DataFrame({C.PRODUCT: fitted.items.ids}).write_parquet(staging / "items.parquet")
+    full = {
+        "version": version,
+        "kind": "als",
+        "as_of": as_of.isoformat(),
+        "created_at": created_at.isoformat(),
+        "libraries": library_versions(),
+        **metadata,
+    }
+    (staging / "metadata.json").write_text(json.dumps(full, indent=2, sort_keys=True, default=str))
+    os.rename(staging, final)
+    sqlfiles.run(
+        con,
+        "publish/register_model",
+        {
+            "version": version,
+            "kind": "als",
+            "as_of": as_of,
+            "created_at": created_at,
+            "path": str(final),
+            "metadata": json.dumps(full, default=str),
+        },
+    )
+    return final
+
+
+def channel_lists(
+    fitted_lists: pl.DataFrame, inputs: Inputs, settings: Settings
+) -> dict[str, pl.DataFrame]:
+    """Shop and email lists, checked against every rule; raises DataQualityError if broken."""
+    consenting = inputs.customers.filter(pl.col(C.EMAIL_CONSENT)).get_column(C.CUSTOMER)
+    lists = {
+        C.CHANNEL_SHOP: fitted_lists,
+        C.CHANNEL_EMAIL: fitted_lists.filter(
+            pl.col(C.CUSTOMER).is_in(consenting.implode())
+            & (pl.col(C.RANK) <= settings.offers.email_k)
+        ),
+    }
+    problems = rules.violations(
+        lists,
+        offerable=inputs.offerable,
+        exclusions=inputs.exclusions,
+        customers=inputs.customers,
+        limits={C.CHANNEL_SHOP: settings.offers.shop_k, C.CHANNEL_EMAIL: settings.offers.email_k},
+    )
+    if problems:
+        raise DataQualityError(
+            "offer lists break the rules; nothing published:\n- " + "\n- ".join(problems)
+        )
+    return lists
+
+
+def store_offers(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date,
+    lists: dict[str, pl.DataFrame],
+    run_id: str,
+    model_version: str,
+) -> None:
+    """Replace the ``offers`` rows of ``as_of`` with these lists, in one transaction."""
+    frame = pl.concat(
+        [
+            f.select(*C.OFFER_COLUMNS).with_columns(pl.lit(ch).alias(C.CHANNEL))
+            for ch, f in lists.items()
+        ]
+    )
+    con.register("new_offers", frame.to_arrow())
+    try:
+        sqlfiles.run(
+            con,
+            "publish/replace_offers",
+            {"as_of": as_of, "run_id": run_id, "model_version": model_version},
+        )
+    finally:
+        con.unregister("new_offers")
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    as_of: dt.date,
+    started_at: dt.datetime,
+    finished_at: dt.datetime,
+    status: str,
+    summary: dict[str, Any],
+) -> None:
+    """One row per run in ``runs`` (an audit log: written for failed runs too)."""
+    sqlfiles.run(
+        con,
+        "publish/record_run",
+        {
+            "run_id": run_id,
+            "as_of": as_of,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "status": status,
+            "summary": json.dumps(summary, default=str),
+        },
+    )
