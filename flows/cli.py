@@ -19,6 +19,10 @@ from rich.table import Table
 
 from flows.errors import OffersError
 
+# Prefect's anonymous usage telemetry fights the ephemeral server for its SQLite file and
+# prints tracebacks; a batch job has no use for it. Explicit user settings still win.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 app = typer.Typer(
     name="offers",
     help="Nightly personalised offer lists: extract, learn, offer, publish.",
