@@ -19,10 +19,12 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import db, stages
 from flows.config import Settings, load_settings
+from flows.errors import TrainingError
 from flows.extract import EntityLoad, extract
 from flows.publish import publish
 from models import columns as C
 from models.recommender import Fitted, fit, recommend
+from models.train import TrainingError as ModelTrainingError
 
 TASK = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -52,7 +54,10 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
         history = stages.read_history(con, as_of, settings)
     finally:
         con.close()
-    fitted = fit(history.inputs, stages.als_params(settings), seed=settings.seed)
+    try:
+        fitted = fit(history.inputs, stages.als_params(settings), seed=settings.seed)
+    except ModelTrainingError as exc:
+        raise TrainingError(f"as of {as_of}: {exc}") from exc
     get_run_logger().info(
         "trained ALS on %d customers x %d products, %d interactions",
         len(fitted.users),
@@ -82,7 +87,9 @@ def publish_task(
     lists: dict[str, pl.DataFrame],
 ) -> dict[str, Any]:
     version = f"als-{as_of:%Y%m%d}-{run_id}"
-    data_window = {k: (str(v) if v is not None else None) for k, v in history.window.items()}
+    data_window = {
+        k: v.isoformat() if isinstance(v, dt.date) else v for k, v in history.window.items()
+    }
     counts = {
         "customers": len(fitted.users),
         "products": len(fitted.items),

@@ -1,0 +1,123 @@
+"""Test helpers: hand-written tiny sources and database snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+END = dt.date(2025, 6, 1)  # generated shops cover [END - days, END)
+
+# Small, fast model for tests that do not judge quality.
+FAST_ALS = {"factors": 8, "iterations": 3}
+
+DATA_TABLES = (
+    "customers",
+    "products",
+    "orders",
+    "order_lines",
+    "events",
+    "quarantine",
+    "offers",
+    "model_versions",
+)
+
+
+def snapshot(database: Path, tables: tuple[str, ...] = DATA_TABLES) -> dict[str, list[tuple]]:
+    """Every row of ``tables``, sorted: equal snapshots mean equal contents."""
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return {t: sorted(con.sql(f"select * from {t}").fetchall(), key=repr) for t in tables}
+    finally:
+        con.close()
+
+
+# --- hand-written sources -------------------------------------------------------------------
+
+
+def ts(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def tiny_frames() -> dict[str, pl.DataFrame]:
+    """A shop small enough to reason about row by row (all valid)."""
+    customers = pl.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c3", "c4"],
+            "email_consent": [True, False, True, True],
+            "signup_date": [dt.date(2025, 1, 1)] * 3 + [dt.date(2025, 3, 25)],
+            "country": ["DE", "FR", None, "GB"],
+        }
+    )
+    products = pl.DataFrame(
+        {
+            "product_id": ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"],
+            "title": [f"Product {i}" for i in range(1, 9)],
+            "category": ["a", "a", "a", "b", "b", "b", "c", "c"],
+            "price": [10.0, 12.5, 8.0, 3.0, 99.0, 20.0, 5.0, 7.5],
+            "stock": [5, 3, 10, 100, 0, 4, 8, 9],
+            "active": [True, True, True, True, True, False, True, True],
+            "repurchase_interval_days": [None, None, None, 14, None, None, None, None],
+        },
+        schema_overrides={"stock": pl.Int32, "repurchase_interval_days": pl.Int32},
+    )
+    orders = pl.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4", "o5"],
+            "customer_id": ["c1", "c2", "c1", "c3", "c3"],
+            "ordered_at": [
+                ts("2025-03-01 10:00:00"),
+                ts("2025-03-02 11:00:00"),
+                ts("2025-03-10 09:00:00"),
+                ts("2025-03-05 12:00:00"),
+                ts("2025-03-06 12:00:00"),
+            ],
+            "status": ["completed", "completed", "return", "completed", "cancelled"],
+        }
+    )
+    order_lines = pl.DataFrame(
+        {
+            "order_id": ["o1", "o1", "o2", "o3", "o4", "o5"],
+            "line_no": [1, 2, 1, 1, 1, 1],
+            "product_id": ["p1", "p4", "p2", "p1", "p3", "p7"],
+            "quantity": [2, 1, 1, 1, 1, 1],
+            "unit_price": [10.0, 3.0, 12.5, 10.0, 8.0, 5.0],
+        },
+        schema_overrides={"line_no": pl.Int32, "quantity": pl.Int32},
+    )
+    events = pl.DataFrame(
+        {
+            "customer_id": ["c1", "c1", "c2", "c2", "c3", "c3"],
+            "product_id": ["p2", "p2", "p3", "p1", "p7", "p8"],
+            "event_type": ["view", "add_to_cart", "view", "view", "view", "view"],
+            "occurred_at": [
+                ts("2025-03-03 10:00:00"),
+                ts("2025-03-03 10:01:00"),
+                ts("2025-03-04 08:00:00"),
+                ts("2025-03-04 08:02:00"),
+                ts("2025-03-08 19:00:00"),
+                ts("2025-03-08 19:03:00"),
+            ],
+            "session_id": ["s1", "s1", "s2", "s2", "s3", "s3"],
+        }
+    )
+    return {
+        "customers": customers,
+        "products": products,
+        "orders": orders,
+        "order_lines": order_lines,
+        "events": events,
+    }
+
+
+def write_source(folder: Path, frames: dict[str, pl.DataFrame], fmt: str = "csv") -> Path:
+    """Write ``frames`` as ``<entity>.<fmt>`` files in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        if fmt == "csv":
+            frame.write_csv(folder / f"{name}.csv", datetime_format="%Y-%m-%d %H:%M:%S")
+        else:
+            frame.write_parquet(folder / f"{name}.parquet")
+    return folder

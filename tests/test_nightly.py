@@ -1,0 +1,204 @@
+"""The nightly flow end to end, on Prefect (a temporary server for the test session)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from helpers import END, snapshot
+
+from flows.config import load_settings
+from flows.errors import SourceError, TrainingError
+from flows.nightly import nightly
+from flows.publish import verify
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+CONFIG = """
+[als]
+factors = 8
+iterations = 3
+"""
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def published(small_shop: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One successful nightly run on the small generated shop."""
+    home = tmp_path_factory.mktemp("nightly") / "home"
+    home.mkdir()
+    (home / "offers.toml").write_text(CONFIG)
+    summary = nightly(as_of=END, home=str(home), source=str(small_shop))
+    return {"home": home, "summary": summary, "source": small_shop}
+
+
+def test_run_publishes_a_verified_export_that_matches_the_offers_table(published):
+    home, summary = published["home"], published["summary"]
+    assert summary["status"] == "succeeded"
+    export = home / "exports" / END.isoformat()
+    assert Path(summary["export"]) == export
+    assert (home / "exports" / "latest").resolve() == export.resolve()
+    manifest = verify(export)
+    settings = load_settings(home)
+    assert manifest["as_of"] == END.isoformat()
+    assert manifest["model_version"] == summary["model_version"]
+    assert manifest["config_hash"] == settings.config_hash()
+    assert manifest["columns"] == ["customer_id", "rank", "product_id", "score", "source"]
+
+    db = home / "offers.duckdb"
+    for channel in ("shop", "email"):
+        parquet = pl.read_parquet(export / f"{channel}.parquet")
+        csv = pl.read_csv(export / f"{channel}.csv", schema=parquet.schema)
+        assert csv.equals(parquet)
+        files = {f["file"]: f for f in manifest["files"]}
+        assert files[f"{channel}.parquet"]["rows"] == parquet.height == summary["offers"][channel]
+        stored = rows(
+            db,
+            "select customer_id, rank, product_id, score, source from offers "
+            f"where channel = '{channel}' and as_of = '{END}' order by customer_id, rank",
+        )
+        assert parquet.sort("customer_id", "rank").rows() == stored
+
+
+def test_every_served_customer_gets_lists_by_the_rules(published):
+    db = published["home"] / "offers.duckdb"
+    served = rows(db, f"select count(*) from customers where signup_date < '{END}'")[0][0]
+    per_channel = dict(
+        rows(db, "select channel, count(distinct customer_id) from current_offers group by 1")
+    )
+    assert per_channel["shop"] == served
+    consenting = rows(
+        db,
+        f"select count(*) from customers where email_consent and signup_date < '{END}'",
+    )[0][0]
+    assert per_channel["email"] == consenting
+    # lengths: 20 in the shop, 5 by email; nothing else in the source column
+    assert rows(db, "select channel, max(rank) from offers group by 1 order by 1") == [
+        ("email", 5),
+        ("shop", 20),
+    ]
+    assert {r[0] for r in rows(db, "select distinct source from offers")} <= {
+        "als",
+        "popular_fill",
+        "popular_cold_start",
+    }
+    assert rows(
+        db,
+        "select count(*) from offers o join products p using (product_id) "
+        "where p.stock <= 0 or not p.active",
+    ) == [(0,)]
+
+
+def test_model_is_saved_with_its_metadata(published):
+    home, summary = published["home"], published["summary"]
+    version = summary["model_version"]
+    folder = home / "models" / version
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["version"] == version
+    assert meta["params"] == {"factors": 8, "regularization": 0.05, "alpha": 2.0, "iterations": 3}
+    assert meta["seed"] == 42
+    assert meta["as_of"] == END.isoformat()
+    window = meta["data_window"]
+    assert window["first_at"] < window["last_at"] < END.isoformat()
+    assert window["events_used"] > 0 and window["orders_used"] > 0
+    assert meta["counts"]["interactions"] == summary["counts"]["interactions"] > 0
+    assert set(meta["libraries"]) == {"implicit", "numpy", "scipy", "polars", "duckdb"}
+    assert {p.name for p in folder.iterdir()} == {
+        "model.npz",
+        "users.parquet",
+        "items.parquet",
+        "metadata.json",
+    }
+    users = pl.read_parquet(folder / "users.parquet")
+    assert users.height == summary["counts"]["customers"]
+    db = home / "offers.duckdb"
+    assert rows(db, "select version, kind from model_versions") == [(version, "als")]
+    assert rows(db, "select status from runs") == [("succeeded",)]
+
+
+def _copy(source: Path, dest: Path) -> Path:
+    shutil.copytree(source, dest)
+    return dest
+
+
+def _missing_file(src: Path) -> None:
+    (src / "customers.parquet").unlink()
+
+
+def _missing_column(src: Path) -> None:
+    path = src / "products.parquet"
+    pl.read_parquet(path).drop("stock").write_parquet(path)
+
+
+def _wrong_type(src: Path) -> None:
+    products = pl.read_parquet(src / "products.parquet")
+    products = products.with_columns(pl.col("price").cast(pl.String))
+    products = products.with_columns(
+        pl.when(pl.int_range(pl.len()) == 6).then(pl.lit("12,99")).otherwise("price").alias("price")
+    )
+    (src / "products.parquet").unlink()
+    products.write_csv(src / "products.csv")
+
+
+def _unreadable(src: Path) -> None:
+    (src / "events" / "part-00000.parquet").write_bytes(b"PAR1 this is not parquet")
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        (_missing_file, ["missing source file for 'customers'", "customers.parquet"]),
+        (_missing_column, ["products.parquet", "column 'stock'", "missing column"]),
+        (_wrong_type, ["products.csv", "row 7", "column 'price'", "'12,99'", "DOUBLE"]),
+        (_unreadable, ["part-00000.parquet", "cannot read PARQUET"]),
+    ],
+    ids=["missing-file", "missing-column", "wrong-type", "unreadable-file"],
+)
+def test_bad_source_stops_the_run_and_leaves_everything_as_it_was(
+    published, tmp_path, corrupt, expected
+):
+    home = published["home"]
+    db = home / "offers.duckdb"
+    before = snapshot(db)
+    latest = (home / "exports" / "latest").resolve()
+    manifest_before = (latest / "manifest.json").read_text()
+    runs_before = rows(db, "select count(*) from runs")[0][0]
+
+    bad = _copy(published["source"], tmp_path / "bad")
+    corrupt(bad)
+    with pytest.raises(SourceError) as caught:
+        nightly(as_of=END, home=str(home), source=str(bad))
+    for part in expected:
+        assert part in str(caught.value)
+
+    assert snapshot(db) == before
+    assert (home / "exports" / "latest").resolve() == latest
+    assert (latest / "manifest.json").read_text() == manifest_before
+    verify(latest)
+    assert not [p for p in (home / "exports" / "runs").iterdir() if p.name.startswith(".tmp")]
+    failed = rows(db, "select status, summary->>'error' from runs order by started_at desc")
+    assert len(failed) == runs_before + 1
+    assert failed[0][0] == "failed"
+    assert "SourceError" in failed[0][1]
+
+
+def test_nothing_to_train_on_is_a_training_error_and_publishes_nothing(published):
+    home = published["home"]
+    before = snapshot(home / "offers.duckdb")
+    too_early = END - dt.timedelta(days=365)
+    with pytest.raises(TrainingError, match="no interactions before the as-of date"):
+        nightly(as_of=too_early, home=str(home), source=str(published["source"]))
+    assert snapshot(home / "offers.duckdb") == before
+    assert not (home / "exports" / too_early.isoformat()).exists()
