@@ -45,6 +45,8 @@ def model_lists(
     batch_size: int = 100_000,
 ) -> pl.DataFrame:
     """Top-k model scores for ``users`` (row indices), skipping excluded and blocked items."""
+    # implicit pads rows with (item 0, score 0) when asked for more items than exist
+    k = min(k, exclusions.shape[1])
     parts = []
     with threadpool_limits(1, "blas"):
         for start in range(0, len(users), batch_size):
@@ -56,7 +58,10 @@ def model_lists(
                 filter_already_liked_items=True,
                 filter_items=blocked_items if len(blocked_items) else None,
             )
-            parts.append(_top_lists(np.atleast_2d(ids), np.atleast_2d(scores), batch))
+            ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
+            # belt and braces: a blocked item never survives, whatever the library returned
+            scores = np.where(np.isin(ids, blocked_items), -np.inf, scores)
+            parts.append(_top_lists(ids, scores, batch))
     if not parts:
         return _top_lists(np.empty((0, k), np.int32), np.empty((0, k), np.float32), users)
     return pl.concat(parts)
