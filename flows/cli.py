@@ -29,8 +29,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # errors stay one greppable line
+out = Console(soft_wrap=True)
 
 HomeOption = Annotated[
     Path | None,

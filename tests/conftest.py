@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from flows.generate import generate_shop  # noqa: E402
-from helpers import END  # noqa: E402
+from helpers import END
 
+from flows.generate import generate_shop
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -11,7 +10,6 @@ import polars as pl
 import pytest
 from helpers import END, snapshot, tiny_frames, ts, write_source
 
-from flows.errors import SourceError
 from flows.extract import extract
 
 LOADED_AT = dt.datetime(2025, 4, 1)
@@ -53,15 +51,19 @@ def test_generated_shop_loads_completely_and_twice_equals_once(small_shop, tmp_p
 def test_tiny_shop_rows_arrive_typed(tmp_path, fmt):
     db = tmp_path / "offers.duckdb"
     load(db, write_source(tmp_path / "src", tiny_frames(), fmt))
-    assert query(db, "select customer_id, email_consent, signup_date, country from customers "
-                     "order by 1") == [
+    assert query(
+        db, "select customer_id, email_consent, signup_date, country from customers order by 1"
+    ) == [
         ("c1", True, dt.date(2025, 1, 1), "DE"),
         ("c2", False, dt.date(2025, 1, 1), "FR"),
         ("c3", True, dt.date(2025, 1, 1), None),
         ("c4", True, dt.date(2025, 3, 25), "GB"),
     ]
-    assert query(db, "select product_id, stock, active, repurchase_interval_days from products "
-                     "where product_id in ('p4', 'p5') order by 1") == [
+    assert query(
+        db,
+        "select product_id, stock, active, repurchase_interval_days from products "
+        "where product_id in ('p4', 'p5') order by 1",
+    ) == [
         ("p4", 100, True, 14),
         ("p5", 0, True, None),
     ]

@@ -157,7 +157,8 @@ def test_exclusions_offerable_and_served_customers(tiny_home):
     assert earlier.customers.get_column("customer_id").to_list() == ["c1", "c2", "c3"]
     # the return on 2025-03-10 09:00 is not visible before its day: full purchase credit
     assert weights(earlier.interactions)[("c1", "p1")] == pytest.approx(
-        10 * 0.5 ** ((dt.datetime(2025, 3, 10) - ts("2025-03-01 10:00:00")).days / 30 + 14 / 24 / 30)
+        10
+        * 0.5 ** ((dt.datetime(2025, 3, 10) - ts("2025-03-01 10:00:00")).days / 30 + 14 / 24 / 30)
     )
 
 

@@ -30,9 +30,7 @@ def shops(draw: st.DrawFn) -> tuple[Inputs, int, int]:
     pairs = st.tuples(st.sampled_from(customers), st.sampled_from(products))
     seen = draw(st.lists(pairs, max_size=40, unique=True))
     weights = draw(
-        st.lists(
-            st.floats(0.01, 50.0, allow_nan=False), min_size=len(seen), max_size=len(seen)
-        )
+        st.lists(st.floats(0.01, 50.0, allow_nan=False), min_size=len(seen), max_size=len(seen))
     )
     recent_mask = draw(st.lists(st.booleans(), min_size=len(seen), max_size=len(seen)))
     excluded = draw(st.lists(pairs, max_size=25, unique=True))
@@ -145,8 +143,13 @@ CHECK_INPUTS = {
     ],
 )
 def test_rule_checker_names_each_violation(shop, email, message):
-    schema = {C.CUSTOMER: pl.String, C.RANK: pl.Int32, C.PRODUCT: pl.String, C.SCORE: pl.Float64,
-              C.SOURCE: pl.String}
+    schema = {
+        C.CUSTOMER: pl.String,
+        C.RANK: pl.Int32,
+        C.PRODUCT: pl.String,
+        C.SCORE: pl.Float64,
+        C.SOURCE: pl.String,
+    }
     lists = {
         C.CHANNEL_SHOP: pl.DataFrame(shop, schema=schema),
         C.CHANNEL_EMAIL: pl.DataFrame(email, schema=schema),
@@ -160,9 +163,7 @@ def test_rule_checker_names_each_violation(shop, email, message):
 
 def test_broken_lists_are_refused_before_publishing():
     inputs = Inputs(
-        interactions=pl.DataFrame(
-            {C.CUSTOMER: ["c1"], C.PRODUCT: ["p1"], C.WEIGHT: [1.0]}
-        ),
+        interactions=pl.DataFrame({C.CUSTOMER: ["c1"], C.PRODUCT: ["p1"], C.WEIGHT: [1.0]}),
         recent=pl.DataFrame({C.CUSTOMER: ["c1"], C.PRODUCT: ["p1"], C.WEIGHT: [1.0]}),
         exclusions=pl.DataFrame(schema={C.CUSTOMER: pl.String, C.PRODUCT: pl.String}),
         customers=pl.DataFrame({C.CUSTOMER: ["c1"], C.EMAIL_CONSENT: [False]}),

@@ -1,0 +1,73 @@
+"""The ``offers`` command line: what it prints and which exit code it returns."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import END
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.publish import verify
+
+runner = CliRunner()
+
+
+def test_generate_writes_the_contract_files(tmp_path):
+    out = tmp_path / "shop"
+    result = runner.invoke(
+        app,
+        ["generate", "--out", str(out), "--customers", "300", "--products", "50",
+         "--days", "20", "--end", "2025-06-01", "--format", "csv"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "wrote 300 customers, 50 products" in result.output
+    assert pl.read_csv(out / "customers.csv").height == 300
+    again = runner.invoke(app, ["generate", "--out", str(out), "--customers", "10"])
+    assert again.exit_code == 2
+    assert "already holds contract files" in again.output
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_run_prints_the_summary_and_bad_source_exits_3(small_shop, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "offers.toml").write_text("[als]\nfactors = 8\niterations = 3\n")
+    args = ["run", "--home", str(home), "--source", str(small_shop), "--as-of", str(END)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "shop: 16,000 offers for 800 customers" in result.output  # 20 each
+    email = pl.read_parquet(home / "exports" / END.isoformat() / "email.parquet")
+    customers = email["customer_id"].n_unique()
+    assert f"email: {email.height:,} offers for {customers:,} customers" in result.output
+    assert email.height == 5 * customers
+    assert f"exports: {home / 'exports' / END.isoformat()}" in result.output
+    verify(home / "exports" / END.isoformat())
+
+    missing = tmp_path / "nowhere"
+    result = runner.invoke(app, [*args[:3], "--source", str(missing), "--as-of", str(END)])
+    assert result.exit_code == 3
+    assert "source folder does not exist" in result.output
+    assert f"error: file {missing}: source folder does not exist" in result.output
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_demo_generates_runs_and_checks_its_manifest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(
+        app, ["demo", "--home", "demo", "--customers", "400", "--products", "60", "--days", "30"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "manifest checked: 4 files, checksums match" in result.output
+    latest = Path("demo/exports/latest")
+    assert os.readlink(latest).startswith("runs/")
+    assert pl.read_csv(latest / "shop.csv").columns == [
+        "customer_id",
+        "rank",
+        "product_id",
+        "score",
+        "source",
+    ]
