@@ -1,7 +1,7 @@
 """The ``offers`` command line: generate a shop, run the nightly job, run the demo.
 
-Exit codes: 0 success; 1 unexpected error; 2 bad usage; 3 bad source data (nothing stored);
-4 offer lists failed a rule check (nothing published); 5 training failed.
+Exit codes: 0 success; 1 unexpected error; 2 bad usage or configuration; 3 bad source data
+(nothing stored); 4 offer lists failed a rule check (nothing published); 5 training failed.
 """
 
 from __future__ import annotations
@@ -104,7 +104,10 @@ def generate(
 
 
 def _run(home: Path | None, source: Path | None, as_of: dt.date) -> dict[str, Any]:
+    from flows.config import load_settings
     from flows.nightly import nightly
+
+    load_settings(home, source_dir=source)  # a bad configuration fails here, before Prefect
 
     with console.status(f"running the nightly flow for {as_of} ..."):
         return nightly(

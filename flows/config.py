@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from flows.errors import ConfigError
 
 CONFIG_FILE = "offers.toml"
 
@@ -109,8 +113,9 @@ class Settings(BaseSettings):
 
 def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     """Settings for ``home`` (or ``OFFERS_HOME``), reading ``<home>/offers.toml`` if present."""
-    probe = Settings() if home is None else None
-    home = Path(home) if home is not None else probe.home  # type: ignore[union-attr]
+    if home is None:
+        home = Path(os.environ.get("OFFERS_HOME", Settings.model_fields["home"].default))
+    home = Path(home)
     toml_path = home / CONFIG_FILE
 
     class _HomeSettings(Settings):
@@ -130,5 +135,17 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
             )
 
     values = {k: v for k, v in overrides.items() if v is not None}
-    built = _HomeSettings(home=home, **values)
+    try:
+        built = _HomeSettings(home=home, **values)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{toml_path} is not valid TOML: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid configuration ({problems}); check {toml_path}, OFFERS_* environment "
+            "variables and command-line flags"
+        ) from exc
     return Settings.model_validate(built.model_dump())

@@ -11,6 +11,12 @@ class OffersError(Exception):
     exit_code = 1
 
 
+class ConfigError(OffersError):
+    """The configuration (offers.toml, OFFERS_* variables, flags) is invalid."""
+
+    exit_code = 2
+
+
 class SourceError(OffersError):
     """A source file is structurally unusable; nothing from this run is stored."""
 

@@ -71,3 +71,19 @@ def test_demo_generates_runs_and_checks_its_manifest(tmp_path, monkeypatch):
         "score",
         "source",
     ]
+
+
+def test_invalid_configuration_exits_2_naming_the_setting(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "offers.toml").write_text("[offers]\nshop_k = 3\nemail_k = 10\n")
+    result = runner.invoke(app, ["run", "--home", str(home), "--as-of", "2025-06-01"])
+    assert result.exit_code == 2
+    assert "invalid configuration (offers: Value error, offers.email_k must not exceed" in (
+        result.output
+    )
+    assert str(home / "offers.toml") in result.output
+    (home / "offers.toml").write_text("[als\n")
+    result = runner.invoke(app, ["run", "--home", str(home)])
+    assert result.exit_code == 2
+    assert "offers.toml is not valid TOML" in result.output
