@@ -1,7 +1,8 @@
 """The ``offers`` command line: generate a shop, run the nightly job, run the demo.
 
 Exit codes: 0 success; 1 unexpected error; 2 bad usage or configuration; 3 bad source data
-(nothing stored); 4 offer lists failed a rule check (nothing published); 5 training failed.
+(nothing stored); 4 offer lists failed a rule check (nothing published); 5 training failed;
+6 another run is using the home folder.
 """
 
 from __future__ import annotations

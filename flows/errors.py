@@ -55,3 +55,9 @@ class TrainingError(OffersError):
     """The model could not be trained into something usable (e.g. NaN factors, no data)."""
 
     exit_code = 5
+
+
+class BusyError(OffersError):
+    """Another run holds the home folder's lock."""
+
+    exit_code = 6

@@ -8,8 +8,12 @@ it down: no stage reads the time itself, so a backfill is the same flow with ano
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import db, stages
 from flows.config import Settings, load_settings
-from flows.errors import TrainingError
+from flows.errors import BusyError, TrainingError
 from flows.extract import EntityLoad, extract
 from flows.publish import publish
 from models import columns as C
@@ -27,6 +31,7 @@ from models.recommender import Fitted, fit, recommend
 from models.train import TrainingError as ModelTrainingError
 
 TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+LOCK_FILE = ".run.lock"
 
 
 @task(name="extract", **TASK)
@@ -159,7 +164,39 @@ def nightly(
 
 
 def run_nightly(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict[str, Any]:
-    """The flow body (call inside a flow run): every stage, timed, and the run recorded."""
+    """The flow body (call inside a flow run): every stage, timed, and the run recorded.
+
+    Only one run at a time may use a home folder (a backfill must not race the nightly run).
+    """
+    with home_lock(settings.home):
+        return _run_stages(settings, as_of=as_of, now=now)
+
+
+@contextmanager
+def home_lock(home: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<home>/.run.lock`` or fail at once naming the holder."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / LOCK_FILE
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise BusyError(
+                f"another run is using {home} ({holder}); wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_stages(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict[str, Any]:
     run_id = stages.new_run_id(now)
     timings: dict[str, float] = {}
     summary: dict[str, Any] = {"run_id": run_id, "as_of": as_of.isoformat(), "timings_s": timings}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import pytest
 from helpers import END, snapshot
 
 from flows.config import load_settings
-from flows.errors import SourceError, TrainingError
-from flows.nightly import nightly
+from flows.errors import BusyError, SourceError, TrainingError
+from flows.nightly import home_lock, nightly
 from flows.publish import verify
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -202,3 +203,11 @@ def test_nothing_to_train_on_is_a_training_error_and_publishes_nothing(published
         nightly(as_of=too_early, home=str(home), source=str(published["source"]))
     assert snapshot(home / "offers.duckdb") == before
     assert not (home / "exports" / too_early.isoformat()).exists()
+
+
+def test_a_second_run_on_the_same_home_is_refused_while_one_holds_it(tmp_path):
+    with home_lock(tmp_path), pytest.raises(BusyError, match="another run is using") as caught:
+        nightly(as_of=END, home=str(tmp_path), source=str(tmp_path / "unused"))
+    assert f"pid {os.getpid()}" in str(caught.value)
+    with home_lock(tmp_path):  # released afterwards
+        pass
