@@ -60,7 +60,7 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
     finally:
         con.close()
     try:
-        fitted = fit(history.inputs, stages.als_params(settings), seed=settings.seed)
+        fitted = fit(history.inputs, stages.model_spec(settings), seed=settings.seed)
     except ModelTrainingError as exc:
         raise TrainingError(f"as of {as_of}: {exc}") from exc
     get_run_logger().info(

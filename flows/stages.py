@@ -19,8 +19,9 @@ from flows.config import Settings
 from flows.errors import DataQualityError
 from models import columns as C
 from models import rules
+from models.candidates import ModelSpec
 from models.recommender import Fitted, Inputs
-from models.train import ALSParams, library_versions
+from models.train import library_versions
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -70,8 +71,9 @@ def read_history(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Setti
     return History(inputs=inputs, window=window)
 
 
-def als_params(settings: Settings) -> ALSParams:
-    return ALSParams(**settings.als.model_dump())
+def model_spec(settings: Settings) -> ModelSpec:
+    """The configured production model (ALS with the configured parameters)."""
+    return ModelSpec("als", settings.als.model_dump())
 
 
 def save_model(

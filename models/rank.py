@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.topk import topk
 from threadpoolctl import threadpool_limits
 
 from models import columns as C
+from models.candidates import Scorer
 from models.idmap import IdMap
 
 
@@ -37,7 +37,7 @@ def _top_lists(ids: np.ndarray, scores: np.ndarray, users: np.ndarray) -> pl.Dat
 
 
 def model_lists(
-    model: AlternatingLeastSquares,
+    model: Scorer,
     users: np.ndarray,
     exclusions: sp.csr_matrix,
     blocked_items: np.ndarray,
@@ -112,7 +112,7 @@ def merge_with_fill(
 
 
 def build_lists(
-    model: AlternatingLeastSquares | None,
+    model: Scorer | None,
     warm_users: np.ndarray,
     cold_users: np.ndarray,
     exclusions: sp.csr_matrix,

@@ -1,24 +1,23 @@
 """From history frames to ranked lists: the recommender as plain functions.
 
-``fit`` builds id maps and the weighted CSR matrix and trains ALS; ``recommend`` applies the
-business rules and returns per-customer lists. ``recommend(fitted, inputs, k, use_model=False)``
-is the popularity baseline under the very same rules.
+``fit`` builds id maps and the weighted CSR matrix and trains a candidate (ALS by default);
+``recommend`` applies the business rules and returns per-customer lists.
+``recommend(fitted, k, use_model=False)`` is the popularity baseline under the very same rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from implicit.cpu.als import AlternatingLeastSquares
 
+from models import candidates, rank
 from models import columns as C
-from models import rank
+from models.candidates import ModelSpec, Scorer
 from models.idmap import IdMap
 from models.matrix import user_item_matrix
-from models.train import ALSParams, train_als
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,9 @@ class Fitted:
     exclusions: sp.csr_matrix
     popularity: np.ndarray
     blocked_items: np.ndarray
-    model: AlternatingLeastSquares | None
+    item_category: np.ndarray
+    model: Scorer | None = None
+    spec: ModelSpec | None = None
 
     @property
     def warm_users(self) -> np.ndarray:
@@ -84,6 +85,16 @@ def prepare(inputs: Inputs) -> Fitted:
     offerable = items.to_index(inputs.offerable.select(C.PRODUCT), C.PRODUCT, C.ITEM_IDX)
     allowed = np.zeros(len(items), dtype=bool)
     allowed[offerable.get_column(C.ITEM_IDX).to_numpy()] = True
+    category = (
+        items.to_index(inputs.products.select(C.PRODUCT, C.CATEGORY), C.PRODUCT, C.ITEM_IDX)
+        .sort(C.ITEM_IDX)
+        .get_column(C.CATEGORY)
+        .fill_null("")
+        .cast(pl.Categorical)
+        .to_physical()
+        .to_numpy()
+        .astype(np.int32)
+    )
     return Fitted(
         users=users,
         items=items,
@@ -91,15 +102,25 @@ def prepare(inputs: Inputs) -> Fitted:
         exclusions=exclusions,
         popularity=popularity,
         blocked_items=np.flatnonzero(~allowed).astype(np.int32),
-        model=None,
+        item_category=category,
     )
 
 
-def fit(inputs: Inputs, params: ALSParams, *, seed: int) -> Fitted:
-    """Prepare the matrices and train ALS on them."""
-    fitted = prepare(inputs)
-    fitted.model = train_als(fitted.user_items, params, seed=seed)
-    return fitted
+def fit(inputs: Inputs, spec: ModelSpec, *, seed: int) -> Fitted:
+    """Prepare the matrices and train the candidate ``spec`` on them."""
+    return fit_prepared(prepare(inputs), spec, seed=seed)
+
+
+def fit_prepared(prepared: Fitted, spec: ModelSpec, *, seed: int) -> Fitted:
+    """Train ``spec`` on already prepared matrices (several candidates share one ``prepare``)."""
+    model = candidates.train(
+        spec,
+        prepared.user_items,
+        seed=seed,
+        item_category=prepared.item_category,
+        popularity=prepared.popularity,
+    )
+    return replace(prepared, model=model, spec=spec)
 
 
 def recommend(fitted: Fitted, k: int, *, use_model: bool = True) -> pl.DataFrame:
@@ -114,6 +135,7 @@ def recommend(fitted: Fitted, k: int, *, use_model: bool = True) -> pl.DataFrame
         blocked_items=fitted.blocked_items,
         popularity=fitted.popularity,
         k=k,
+        model_source=fitted.spec.kind if fitted.spec is not None else C.SOURCE_MODEL,
         untrained_items=fitted.untrained_items,
     )
     return rank.to_offers(lists, fitted.users, fitted.items)

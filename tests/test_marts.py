@@ -192,7 +192,7 @@ def test_nothing_at_or_after_the_as_of_date_influences_the_offers(small_shop, tm
     for name, home in (("full", full), ("before", before)):
         settings = load_settings(home, als={"factors": 8, "iterations": 5})
         inputs = history(home, as_of, als={"factors": 8, "iterations": 5}).inputs
-        fitted = fit(inputs, stages.als_params(settings), seed=settings.seed)
+        fitted = fit(inputs, stages.model_spec(settings), seed=settings.seed)
         lists[name] = recommend(fitted, 20)
     # the full history really has later data that could have leaked
     late = pl.read_parquet(small_shop / "events" / "*.parquet").filter(pl.col("occurred_at") >= cut)

@@ -36,7 +36,7 @@ def holdout(demo_shop, tmp_path_factory):
         ).pl()
     finally:
         con.close()
-    fitted = fit(history.inputs, stages.als_params(settings), seed=settings.seed)
+    fitted = fit(history.inputs, stages.model_spec(settings), seed=settings.seed)
     return fitted, truth
 
 

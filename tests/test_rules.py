@@ -12,11 +12,11 @@ from flows.config import Settings
 from flows.errors import DataQualityError
 from flows.stages import channel_lists
 from models import columns as C
+from models.candidates import ModelSpec
 from models.recommender import Inputs, fit, prepare, recommend
 from models.rules import violations
-from models.train import ALSParams
 
-TINY_ALS = ALSParams(factors=4, iterations=2)
+TINY_ALS = ModelSpec("als", {"factors": 4, "iterations": 2})
 
 
 @st.composite

@@ -1,0 +1,214 @@
+"""Candidate recommenders behind one interface, so ranking and evaluation treat them alike.
+
+Every trained candidate is a *scorer*: an object with implicit's ``recommend`` signature
+(``userids, user_items, N, filter_already_liked_items, filter_items``) where ``user_items``
+holds, per requested user, the items that must NOT be offered (exclusions). ALS and BPR are
+implicit's own models. Item-item models (cosine, BM25) and category popularity score from the
+customer's interaction history, which they keep; they compute scores chunk by chunk as dense
+blocks so memory stays bounded, and treat "no signal" as not recommendable (the ranking stage
+fills such lists from popularity, marked as such).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+from implicit.cpu.bpr import BayesianPersonalizedRanking
+from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+from implicit.utils import ParameterWarning
+from threadpoolctl import threadpool_limits
+
+from models.train import ALSParams, TrainingError, check_factors, train_als
+
+MODEL_KINDS = ("als", "bpr", "item_cosine", "item_bm25")
+BASELINE_KINDS = ("popular", "popular_category")
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "als": {"factors": 64, "regularization": 0.05, "alpha": 2.0, "iterations": 15},
+    "bpr": {"factors": 64, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100},
+    "item_cosine": {"neighbours": 50},
+    "item_bm25": {"neighbours": 50, "k1": 1.2, "b": 0.75},
+    "popular": {},
+    "popular_category": {},
+}
+DENSE_BLOCK = 20_000_000  # scores held at once by dense scorers (80 MB of float32)
+
+
+class Scorer(Protocol):
+    def recommend(
+        self,
+        userid: np.ndarray,
+        user_items: sp.csr_matrix,
+        N: int = 10,
+        filter_already_liked_items: bool = True,
+        filter_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A candidate: its kind and parameters (missing parameters take the kind's defaults)."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEFAULTS:
+            raise ValueError(f"unknown model kind {self.kind!r}; choose from {sorted(DEFAULTS)}")
+        unknown = set(self.params) - set(DEFAULTS[self.kind])
+        if unknown:
+            raise ValueError(f"{self.kind} has no parameters {sorted(unknown)}")
+
+    @property
+    def full_params(self) -> dict[str, Any]:
+        return {**DEFAULTS[self.kind], **self.params}
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.kind in BASELINE_KINDS
+
+    @property
+    def label(self) -> str:
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.kind}({inner})" if inner else self.kind
+
+
+class DenseScorer:
+    """Top-k from dense score blocks: subclasses give ``scores(userids) -> (n, items)``."""
+
+    n_items: int
+
+    def scores(self, userids: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def recommend(
+        self,
+        userid: np.ndarray,
+        user_items: sp.csr_matrix,
+        N: int = 10,
+        filter_already_liked_items: bool = True,
+        filter_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        userid = np.atleast_1d(userid)
+        k = min(N, self.n_items)
+        out_ids = np.empty((len(userid), k), dtype=np.int32)
+        out_scores = np.empty((len(userid), k), dtype=np.float32)
+        step = max(1, DENSE_BLOCK // max(self.n_items, 1))
+        for start in range(0, len(userid), step):
+            rows = slice(start, start + step)
+            block = self.scores(userid[rows]).astype(np.float32, copy=False)
+            block[block <= 0] = -np.inf  # no signal is not a recommendation
+            if filter_already_liked_items:
+                liked = user_items[rows].tocoo()
+                block[liked.row, liked.col] = -np.inf
+            if filter_items is not None and len(filter_items):
+                block[:, filter_items] = -np.inf
+            top = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < self.n_items else None
+            if top is None:
+                top = np.tile(np.arange(self.n_items), (block.shape[0], 1))
+            top_scores = np.take_along_axis(block, top, axis=1)
+            order = np.argsort(-top_scores, axis=1, kind="stable")
+            out_ids[rows] = np.take_along_axis(top, order, axis=1)
+            out_scores[rows] = np.take_along_axis(top_scores, order, axis=1)
+        return out_ids, out_scores
+
+
+class ItemItemScorer(DenseScorer):
+    """Scores = the customer's interactions times implicit's item-item similarity matrix."""
+
+    def __init__(
+        self, model: CosineRecommender | BM25Recommender, user_items: sp.csr_matrix
+    ) -> None:
+        self.model = model
+        self.user_items = user_items
+        self.n_items = user_items.shape[1]
+
+    def scores(self, userids: np.ndarray) -> np.ndarray:
+        return (self.user_items[userids] @ self.model.similarity).toarray()
+
+
+class CategoryPopularityScorer(DenseScorer):
+    """Popularity within the categories a customer showed interest in (a segment baseline).
+
+    score(u, i) = share of u's interaction weight in category(i) * popularity(i), plus a tiny
+    share of global popularity so ties and empty tastes still rank by what sells.
+    """
+
+    def __init__(
+        self, user_items: sp.csr_matrix, item_category: np.ndarray, popularity: np.ndarray
+    ):
+        n_items = len(item_category)
+        n_categories = int(item_category.max()) + 1 if n_items else 0
+        onehot = sp.csr_matrix(
+            (np.ones(n_items, dtype=np.float32), (np.arange(n_items), item_category)),
+            shape=(n_items, n_categories),
+        )
+        taste = user_items @ onehot
+        totals = np.asarray(taste.sum(axis=1)).ravel()
+        totals[totals == 0] = 1.0
+        self.taste = sp.diags(1.0 / totals).astype(np.float32) @ taste
+        self.weighted = (onehot.multiply(popularity.reshape(-1, 1))).T.tocsr().astype(np.float32)
+        self.popularity = popularity.astype(np.float32)
+        self.n_items = n_items
+
+    def scores(self, userids: np.ndarray) -> np.ndarray:
+        block = (self.taste[userids] @ self.weighted).toarray()
+        return block + 1e-6 * self.popularity
+
+
+class PopularityScorer(DenseScorer):
+    """The same popularity list for everyone (before exclusions)."""
+
+    def __init__(self, popularity: np.ndarray):
+        self.popularity = popularity.astype(np.float32)
+        self.n_items = len(popularity)
+
+    def scores(self, userids: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.popularity, (len(userids), self.n_items)).copy()
+
+
+def train(
+    spec: ModelSpec,
+    user_items: sp.csr_matrix,
+    *,
+    seed: int,
+    item_category: np.ndarray | None = None,
+    popularity: np.ndarray | None = None,
+) -> Scorer:
+    """Fit the candidate ``spec`` on the weighted user-item matrix."""
+    p = spec.full_params
+    if user_items.nnz == 0:
+        raise TrainingError("no interactions before the as-of date: nothing to train on")
+    if spec.kind == "als":
+        return train_als(user_items, ALSParams(**p), seed=seed)
+    if spec.kind == "popular":
+        assert popularity is not None
+        return PopularityScorer(popularity)
+    if spec.kind == "popular_category":
+        assert item_category is not None and popularity is not None
+        return CategoryPopularityScorer(user_items, item_category, popularity)
+    with threadpool_limits(1, "blas"):
+        if spec.kind == "bpr":
+            model = BayesianPersonalizedRanking(
+                factors=p["factors"],
+                learning_rate=p["learning_rate"],
+                regularization=p["regularization"],
+                iterations=p["iterations"],
+                random_state=seed,
+                num_threads=1,  # BPR's parallel SGD is not reproducible; one thread is
+            )
+            model.fit(user_items, show_progress=False)
+            check_factors(model)
+            return model
+        if spec.kind == "item_cosine":
+            knn: CosineRecommender | BM25Recommender = CosineRecommender(K=p["neighbours"])
+        else:
+            knn = BM25Recommender(K=p["neighbours"], K1=p["k1"], B=p["b"])
+        with warnings.catch_warnings():
+            # implicit's own BM25/cosine weighting hands its fit a COO matrix and then warns
+            warnings.simplefilter("ignore", ParameterWarning)
+            knn.fit(user_items, show_progress=False)
+    return ItemItemScorer(knn, user_items)
