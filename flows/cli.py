@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from flows.cli_import import import_app
 from flows.errors import OffersError
 
 # Prefect's anonymous usage telemetry fights the ephemeral server for its SQLite file and
@@ -31,7 +33,8 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True, soft_wrap=True)  # errors stay one greppable line
-out = Console(soft_wrap=True)
+# piped output (cron, CI logs) gets a wide fixed width instead of rich's 80 columns
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 HomeOption = Annotated[
     Path | None,
@@ -145,6 +148,11 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{channel}: {rows:,} offers for {summary['customers_with_lists'][channel]:,} "
             f"customers ({sources})"
         )
+    verdict = summary.get("gate")
+    if verdict:
+        out.print(f"gate: {verdict['action']}: {verdict['reason']}")
+        if summary.get("model_version") != summary.get("trained_version"):
+            out.print(f"lists made by {summary.get('model_version')}")
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in summary.get("timings_s", {}).items())
     out.print(f"stages: {timings}")
     out.print(f"exports: {summary.get('export')}")
@@ -205,6 +213,164 @@ def demo(
         f"manifest checked: {len(manifest['files'])} files, checksums match "
         f"({Path(summary['export']).resolve()})"
     )
+
+
+def _database(home: Path | None) -> Path:
+    from flows.config import load_settings
+
+    try:
+        return load_settings(home).database
+    except OffersError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def evaluate(
+    home: HomeOption = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="End of the holdout (default: today, UTC)."),
+    ] = None,
+    holdout_days: Annotated[int, typer.Option(min=1, help="Days judged before --as-of.")] = 14,
+    candidates: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated kinds: als, bpr, item_cosine, item_bm25, popular, "
+            "popular_category."
+        ),
+    ] = "popular,popular_category,als,bpr,item_cosine,item_bm25",
+) -> None:
+    """Judge candidates on a time split: train before AS_OF - N days, score the N days after."""
+    from flows import db
+    from flows.config import load_settings
+    from flows.evaluate import build_report, holdout
+    from flows.evaluate import evaluate as run_evaluation
+    from flows.report import write_report
+    from models.candidates import ModelSpec
+
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    try:
+        settings = load_settings(home)
+        specs = [ModelSpec(kind.strip()) for kind in candidates.split(",") if kind.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except OffersError as exc:
+        raise _fail(exc) from exc
+    if not settings.database.is_file():
+        console.print(f"[bold red]error:[/] no database at {settings.database}; run `offers run`")
+        raise typer.Exit(2)
+    t0 = time.perf_counter()
+    con = db.connect(settings.database, read_only=True)
+    try:
+        with console.status(f"training and judging {len(specs)} candidates ..."):
+            data = holdout(con, settings, as_of=day, days=holdout_days)
+            rows = run_evaluation(data, specs, settings)
+    finally:
+        con.close()
+    report = build_report(data, rows, settings, seconds=time.perf_counter() - t0)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = settings.home / "reports" / f"evaluate-{day}-{holdout_days}d-{stamp}"
+    json_path, html_path = write_report(folder, report)
+    table = Table(
+        title=f"trained before {report['cut']}, judged {report['holdout_days']} days to "
+        f"{report['as_of']} ({report['judged_customers']:,} customers bought)"
+    )
+    for col in ("candidate", "list", "precision", "recall", "map", "ndcg", "hit_rate",
+                "coverage", "novelty", "fallback", "fit s"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("candidate", "list") else "right")
+    for r in report["table"]:
+        table.add_row(
+            r["candidate"], f"{r['channel']}@{r['k']}",
+            *(f"{r[m]:.4f}" for m in ("precision", "recall", "map", "ndcg", "hit_rate")),
+            f"{r['coverage']:.3f}", f"{r['novelty']:.2f}", f"{r['fallback_share']:.3f}",
+            f"{r['fit_s']:.2f}",
+        )  # fmt: skip
+    out.print(table)
+    lifts = ", ".join(f"{c} {v:+.1%}" for c, v in report["lift_over_popular"].items())
+    out.print(f"{report['main']} lift over recent popularity: {lifts}")
+    verdict = "a popularity baseline" if report["best_is_baseline"] else "a personalised model"
+    out.print(f"best on {report['main']}: {report['best']} ({verdict})")
+    out.print(f"report: {json_path} and {html_path}")
+
+
+models_app = typer.Typer(
+    help="The model registry: list versions and scores, promote, roll back, unpin.",
+    add_completion=False,
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback(invoke_without_command=True)
+def models_list(ctx: typer.Context, home: HomeOption = None) -> None:
+    """List registered model versions, newest first, with the gate's scores."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = home
+        return
+    from flows import db, registry
+    from flows.config import load_settings
+
+    settings = load_settings(home)
+    if not settings.database.is_file():
+        out.print("no models yet")
+        return
+    con = db.connect(settings.database, read_only=True)
+    try:
+        frame = registry.list_models(con)
+    finally:
+        con.close()
+    table = Table(title=f"models in {settings.home}")
+    for col in ("version", "kind", "as of", "status", "metric", "score", "baseline", "reason"):
+        table.add_column(col)
+    for r in frame.iter_rows(named=True):
+        status = r["status"] + (" (pinned)" if r["pinned"] else "")
+        fmt = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
+        table.add_row(
+            r["version"], r["kind"], str(r["as_of"]), status, r["metric"] or "",
+            fmt(r["score"]), fmt(r["baseline"]), r["reason"] or "",
+        )  # fmt: skip
+    out.print(table)
+
+
+@models_app.command("promote")
+def models_promote(ctx: typer.Context, version: str) -> None:
+    """Put VERSION in charge and pin it: the nightly gate keeps it until `models unpin`."""
+    from flows import registry
+
+    try:
+        before = registry.promote(
+            _database(ctx.obj),
+            version,
+            now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        )
+    except OffersError as exc:
+        raise _fail(exc) from exc
+    out.print(f"{version} is in charge (pinned); it replaced {before or 'nothing'}")
+
+
+@models_app.command("rollback")
+def models_rollback(ctx: typer.Context) -> None:
+    """Retire the version in charge; the previously promoted one takes over, pinned."""
+    from flows import registry
+
+    try:
+        old, new = registry.rollback(
+            _database(ctx.obj), now=dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        )
+    except OffersError as exc:
+        raise _fail(exc) from exc
+    out.print(f"rolled back {old}; {new} is in charge (pinned)")
+
+
+@models_app.command("unpin")
+def models_unpin(ctx: typer.Context) -> None:
+    """Let the nightly gate decide again."""
+    from flows import registry
+
+    registry.unpin(_database(ctx.obj))
+    out.print("unpinned: the nightly gate decides again")
+
+
+app.add_typer(import_app, name="import")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -12,7 +12,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -74,6 +74,23 @@ class OfferSettings(BaseModel):
         return self
 
 
+class GateSettings(BaseModel):
+    """The nightly promotion gate (see models/gate.py)."""
+
+    enabled: bool = True
+    holdout_days: int = Field(14, gt=0, description="days at the end of history held out")
+    metric: Literal["precision", "recall", "map", "ndcg", "hit_rate"] = "ndcg"
+    k: int = Field(10, gt=0, description="shop list length the metric is taken at")
+    margin: float = Field(0.05, ge=0, description="relative lift over the best baseline")
+    tolerance: float = Field(
+        0.10, ge=0, le=1, description="relative drop below the current model allowed"
+    )
+    baselines: tuple[Literal["popular", "popular_category"], ...] = ("popular", "popular_category")
+    min_customers: int = Field(
+        50, ge=1, description="fewer judged customers than this: too little evidence to judge"
+    )
+
+
 class Settings(BaseSettings):
     """Everything a run needs. ``home`` holds all state: config, database, models, exports."""
 
@@ -87,6 +104,7 @@ class Settings(BaseSettings):
     interactions: InteractionSettings = InteractionSettings()
     als: ALSSettings = ALSSettings()
     offers: OfferSettings = OfferSettings()
+    gate: GateSettings = GateSettings()
 
     @property
     def source(self) -> Path:

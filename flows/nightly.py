@@ -1,4 +1,4 @@
-"""The nightly flow: extract -> learn -> offer -> publish, as Prefect tasks.
+"""The nightly flow: extract -> learn -> gate -> offer -> publish, as Prefect tasks.
 
 Each task is a thin wrapper around a plain function in ``flows.stages`` / ``flows.extract`` /
 ``models``; tests exercise those directly. The flow computes the clock once (``now``) and passes
@@ -24,10 +24,13 @@ from prefect.cache_policies import NO_CACHE
 from flows import db, stages
 from flows.config import Settings, load_settings
 from flows.errors import BusyError, TrainingError
+from flows.evaluate import holdout, judged_scores
 from flows.extract import EntityLoad, extract
 from flows.publish import publish
 from models import columns as C
-from models.recommender import Fitted, fit, recommend
+from models import gate
+from models.candidates import ModelSpec
+from models.recommender import Fitted, fit, fit_prepared, prepare, recommend, reuse
 from models.train import TrainingError as ModelTrainingError
 
 TASK = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -59,17 +62,99 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
         history = stages.read_history(con, as_of, settings)
     finally:
         con.close()
+    spec = stages.model_spec(settings)
     try:
-        fitted = fit(history.inputs, stages.model_spec(settings), seed=settings.seed)
+        fitted = fit(history.inputs, spec, seed=settings.seed)
     except ModelTrainingError as exc:
         raise TrainingError(f"as of {as_of}: {exc}") from exc
     get_run_logger().info(
-        "trained ALS on %d customers x %d products, %d interactions",
+        "trained %s on %d customers x %d products, %d interactions",
+        spec.label,
         len(fitted.users),
         len(fitted.items),
         fitted.user_items.nnz,
     )
     return history, fitted
+
+
+@task(name="gate", **TASK)
+def gate_task(settings: Settings, as_of: dt.date, spec: ModelSpec) -> dict[str, Any]:
+    """Judge the configured model against the baselines on the last days before ``as_of``."""
+    g = settings.gate
+    con = db.connect(settings.database)
+    try:
+        current = stages.current_model(con)
+        info: dict[str, Any] = {
+            "metric": g.metric,
+            "k": g.k,
+            "holdout_days": g.holdout_days,
+            "current_version": current.version if current else None,
+        }
+        if current is not None and current.pinned:
+            reason = (
+                f"{current.version} is pinned by an engineer (offers models promote/rollback); "
+                "keeping it. `offers models unpin` lets the gate decide again"
+            )
+            return {**info, "action": gate.KEEP_CURRENT, "reason": reason}
+        if not g.enabled:
+            return {**info, "action": gate.PROMOTE, "reason": "gate disabled in settings"}
+        specs = [spec, *(ModelSpec(kind) for kind in g.baselines)]
+        try:
+            data = holdout(con, settings, as_of=as_of, days=g.holdout_days)
+            scores, judged = judged_scores(data, specs, settings, metric=g.metric, k=g.k)
+        except ModelTrainingError:
+            scores, judged = {}, 0
+    finally:
+        con.close()
+    info.update(scores=scores, judged_customers=judged)
+    if judged < g.min_customers:
+        reason = (
+            f"only {judged} customers bought in the {g.holdout_days} holdout days (fewer than "
+            f"{g.min_customers}): too little evidence to judge, promoted unjudged"
+        )
+        return {**info, "action": gate.PROMOTE, "reason": reason}
+    comparable = current is not None and (
+        current.scores.get("metric"),
+        current.scores.get("k"),
+    ) == (
+        g.metric,
+        g.k,
+    )
+    decision = gate.decide(
+        metric=f"{g.metric}@{g.k}",
+        candidate=scores[spec.label],
+        baselines={kind: scores[kind] for kind in g.baselines},
+        current=float(current.scores["candidate"]) if comparable else None,  # type: ignore[union-attr]
+        margin=g.margin,
+        tolerance=g.tolerance,
+    )
+    if decision.action == gate.KEEP_CURRENT and current is None:  # pragma: no cover - guard
+        raise AssertionError("keep_current without a current model")
+    get_run_logger().info("gate: %s: %s", decision.action, decision.reason)
+    return {**info, **decision.as_dict(), "metric": g.metric}
+
+
+@task(name="choose", **TASK)
+def choose_task(
+    settings: Settings, history: stages.History, fitted: Fitted, verdict: dict[str, Any]
+) -> tuple[Fitted, str | None]:
+    """The model that makes tonight's lists: the new one, the current one, or a baseline.
+
+    Returns it and the registered version in charge (None: a version registered tonight).
+    """
+    if verdict["action"] == gate.PROMOTE:
+        return fitted, None
+    if verdict["action"] == gate.KEEP_CURRENT:
+        con = db.connect(settings.database)
+        try:
+            current = stages.current_model(con)
+        finally:
+            con.close()
+        assert current is not None
+        stored = stages.load_model(current)
+        return reuse(history.inputs, stored), current.version
+    baseline = ModelSpec(verdict["baseline_kind"])
+    return fit_prepared(prepare(history.inputs), baseline, seed=settings.seed), None
 
 
 @task(name="offer", **TASK)
@@ -78,6 +163,11 @@ def offer_task(
 ) -> dict[str, pl.DataFrame]:
     shop = recommend(fitted, settings.offers.shop_k)
     return stages.channel_lists(shop, history.inputs, settings)
+
+
+def _version(fitted: Fitted, as_of: dt.date, run_id: str) -> str:
+    assert fitted.spec is not None
+    return f"{fitted.spec.kind}-{as_of:%Y%m%d}-{run_id}"
 
 
 @task(name="publish", **TASK)
@@ -89,9 +179,12 @@ def publish_task(
     now: dt.datetime,
     history: stages.History,
     fitted: Fitted,
+    chosen: Fitted,
+    in_charge: str | None,
+    verdict: dict[str, Any],
     lists: dict[str, pl.DataFrame],
 ) -> dict[str, Any]:
-    version = f"als-{as_of:%Y%m%d}-{run_id}"
+    """Register tonight's models, store the offers and publish the export, all or nothing."""
     data_window = {
         k: v.isoformat() if isinstance(v, dt.date) else v for k, v in history.window.items()
     }
@@ -101,26 +194,50 @@ def publish_task(
         "interactions": int(fitted.user_items.nnz),
         "warm_customers": len(fitted.warm_users),
     }
+    metadata = {
+        "interactions": settings.interactions.model_dump(),
+        "seed": settings.seed,
+        "data_window": data_window,
+        "counts": counts,
+        "config_hash": settings.config_hash(),
+    }
+    action = verdict["action"]
+    trained = _version(fitted, as_of, run_id)
+    scores = {k: v for k, v in verdict.items() if k != "current_version"}
     con = db.connect(settings.database)
-    model_path: Path | None = None
+    written: list[Path] = []
     try:
         with db.transaction(con):
-            model_path = stages.save_model(
-                con,
-                settings.models_dir,
-                version=version,
-                as_of=as_of,
-                created_at=now,
-                fitted=fitted,
-                metadata={
-                    "params": settings.als.model_dump(),
-                    "interactions": settings.interactions.model_dump(),
-                    "seed": settings.seed,
-                    "data_window": data_window,
-                    "counts": counts,
-                    "config_hash": settings.config_hash(),
-                },
+            written.append(
+                stages.save_model(
+                    con,
+                    settings.models_dir,
+                    version=trained,
+                    as_of=as_of,
+                    created_at=now,
+                    fitted=fitted,
+                    metadata=metadata,
+                    status="promoted" if action == gate.PROMOTE else "rejected",
+                    scores=scores,
+                )
             )
+            version = in_charge or trained
+            if action == gate.BASELINE:
+                version = _version(chosen, as_of, run_id)
+                baseline_scores = {**scores, "candidate": verdict["best_baseline"]}
+                written.append(
+                    stages.save_model(
+                        con,
+                        settings.models_dir,
+                        version=version,
+                        as_of=as_of,
+                        created_at=now,
+                        fitted=chosen,
+                        metadata=metadata,
+                        status="promoted",
+                        scores=baseline_scores,
+                    )
+                )
             stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version=version)
             export = publish(
                 settings.exports_dir,
@@ -132,18 +249,25 @@ def publish_task(
                     "as_of": as_of.isoformat(),
                     "created_at": now.isoformat(),
                     "model_version": version,
+                    "trained_version": trained,
+                    "gate": {"action": action, "reason": verdict["reason"]},
                     "config_hash": settings.config_hash(),
                     "data_window": data_window,
                     "columns": list(C.OFFER_COLUMNS),
                 },
             )
     except BaseException:
-        if model_path is not None:
-            shutil.rmtree(model_path, ignore_errors=True)
+        for path in written:
+            shutil.rmtree(path, ignore_errors=True)
         raise
     finally:
         con.close()
-    return {"export": str(export), "model_version": version, "counts": counts}
+    return {
+        "export": str(export),
+        "model_version": version,
+        "trained_version": trained,
+        "counts": counts,
+    }
 
 
 def _sources(lists: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:
@@ -210,7 +334,13 @@ def _run_stages(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict
         history, fitted = learn_task(settings, as_of)
         timings["learn"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
-        lists = offer_task(settings, history, fitted)
+        assert fitted.spec is not None
+        verdict = gate_task(settings, as_of, fitted.spec)
+        summary["gate"] = verdict
+        chosen, in_charge = choose_task(settings, history, fitted, verdict)
+        timings["gate"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        lists = offer_task(settings, history, chosen)
         timings["offer"] = round(time.perf_counter() - t0, 2)
         summary["offers"] = {ch: frame.height for ch, frame in lists.items()}
         summary["sources"] = _sources(lists)
@@ -226,6 +356,9 @@ def _run_stages(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict
                 now=now,
                 history=history,
                 fitted=fitted,
+                chosen=chosen,
+                in_charge=in_charge,
+                verdict=verdict,
                 lists=lists,
             )
         )

@@ -12,16 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from flows import sqlfiles
 from flows.config import Settings
-from flows.errors import DataQualityError
+from flows.errors import DataQualityError, OffersError
 from models import columns as C
 from models import rules
-from models.candidates import ModelSpec
-from models.recommender import Fitted, Inputs
+from models.candidates import MODEL_CLASSES, MODEL_KINDS, ItemItemScorer, ModelSpec
+from models.idmap import IdMap
+from models.recommender import Fitted, Inputs, StoredModel
 from models.train import library_versions
+
+MODEL_FILE = "model.npz"
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -42,8 +47,17 @@ class History:
     window: dict[str, Any]
 
 
-def read_history(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Settings) -> History:
-    """Query the marts for one as-of date (nothing at or after it is read)."""
+def read_history(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    settings: Settings,
+    *,
+    use_stock: bool = True,
+) -> History:
+    """Query the marts for one as-of date (nothing at or after it is read).
+
+    ``use_stock=False`` ignores the current stock/active snapshot (for evaluating the past).
+    """
     cfg = settings.interactions
     params = {
         "as_of": as_of_timestamp(as_of),
@@ -65,7 +79,7 @@ def read_history(con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Setti
         exclusions=frame("marts/exclusions"),
         customers=frame("marts/served_customers"),
         products=frame("marts/products"),
-        offerable=frame("marts/offerable_products"),
+        offerable=frame("marts/offerable_products", use_stock=use_stock),
     )
     window = frame("marts/data_window").row(0, named=True)
     return History(inputs=inputs, window=window)
@@ -85,20 +99,30 @@ def save_model(
     created_at: dt.datetime,
     fitted: Fitted,
     metadata: dict[str, Any],
+    status: str,
+    scores: dict[str, Any] | None = None,
 ) -> Path:
-    """Store the model, its id maps and metadata under ``models/<version>`` and register it."""
-    assert fitted.model is not None
+    """Store a model, its id maps and metadata under ``models/<version>`` and register it.
+
+    ``status`` is ``promoted`` (it is in charge from now on) or ``rejected`` (kept for audit).
+    Popularity baselines have no state besides their maps: no model file is written.
+    """
+    assert fitted.model is not None and fitted.spec is not None
+    kind = fitted.spec.kind
     models_dir.mkdir(parents=True, exist_ok=True)
     staging = models_dir / f".tmp-{version}"
     final = models_dir / version
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    fitted.model.save(str(staging / "model.npz"))
+    implicit_model = getattr(fitted.model, "model", fitted.model)  # item-item wrappers
+    if kind in MODEL_KINDS:
+        implicit_model.save(str(staging / MODEL_FILE))
     pl.DataFrame({C.CUSTOMER: fitted.users.ids}).write_parquet(staging / "users.parquet")
     pl.DataFrame({C.PRODUCT: fitted.items.ids}).write_parquet(staging / "items.parquet")
     full = {
         "version": version,
-        "kind": "als",
+        "kind": kind,
+        "params": fitted.spec.full_params,
         "as_of": as_of.isoformat(),
         "created_at": created_at.isoformat(),
         "libraries": library_versions(),
@@ -111,14 +135,60 @@ def save_model(
         "publish/register_model",
         {
             "version": version,
-            "kind": "als",
+            "kind": kind,
             "as_of": as_of,
             "created_at": created_at,
             "path": str(final),
             "metadata": json.dumps(full, default=str),
+            "status": status,
+            "promoted_at": created_at if status == "promoted" else None,
+            "scores": json.dumps(scores or {}, default=str),
         },
     )
     return final
+
+
+@dataclass(frozen=True)
+class CurrentModel:
+    """The registry's model in charge."""
+
+    version: str
+    kind: str
+    path: Path
+    scores: dict[str, Any]
+    pinned: bool = False
+
+
+def current_model(con: duckdb.DuckDBPyConnection) -> CurrentModel | None:
+    row = sqlfiles.one(con, "registry/current_model")
+    if row is None:
+        return None
+    version, kind, _as_of, path, _metadata, scores, pinned = row
+    return CurrentModel(version, kind, Path(path), json.loads(scores) if scores else {}, pinned)
+
+
+def load_model(current: CurrentModel) -> StoredModel:
+    """Read a registered model back from ``models/<version>``."""
+    folder = current.path
+    meta_path = folder / "metadata.json"
+    if not meta_path.is_file():
+        raise OffersError(
+            f"model {current.version} is registered but {meta_path} is missing; "
+            "promote another version (offers models promote VERSION)"
+        )
+    metadata = json.loads(meta_path.read_text())
+    spec = ModelSpec(current.kind, metadata.get("params") or {})
+    users = IdMap(pl.read_parquet(folder / "users.parquet").get_column(C.CUSTOMER))
+    items = IdMap(pl.read_parquet(folder / "items.parquet").get_column(C.PRODUCT))
+    model: Any = None
+    if current.kind in MODEL_KINDS:
+        loaded = MODEL_CLASSES[current.kind].load(str(folder / MODEL_FILE))
+        if current.kind.startswith("item_"):
+            empty = sp.csr_matrix((0, len(items)), dtype=np.float32)
+            model = ItemItemScorer(loaded, empty)
+        else:
+            model = loaded
+    return StoredModel(spec=spec, model=model, users=users, items=items)
 
 
 def channel_lists(

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 from implicit.utils import ParameterWarning
@@ -33,6 +34,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "item_bm25": {"neighbours": 50, "k1": 1.2, "b": 0.75},
     "popular": {},
     "popular_category": {},
+}
+MODEL_CLASSES: dict[str, Any] = {
+    "als": AlternatingLeastSquares,
+    "bpr": BayesianPersonalizedRanking,
+    "item_cosine": CosineRecommender,
+    "item_bm25": BM25Recommender,
 }
 DENSE_BLOCK = 20_000_000  # scores held at once by dense scorers (80 MB of float32)
 

@@ -53,27 +53,49 @@ class Fitted:
     item_category: np.ndarray
     model: Scorer | None = None
     spec: ModelSpec | None = None
+    # a model trained on an earlier night knows only the first model_users/model_items indices
+    model_users: int | None = None
+    model_items: int | None = None
 
     @property
     def warm_users(self) -> np.ndarray:
-        return np.flatnonzero(np.diff(self.user_items.indptr) > 0)
+        """Users the model can serve: history in the window, and known to the model."""
+        warm = np.flatnonzero(np.diff(self.user_items.indptr) > 0)
+        return warm if self.model_users is None else warm[warm < self.model_users]
 
     @property
     def untrained_items(self) -> np.ndarray:
-        return np.flatnonzero(np.bincount(self.user_items.indices, minlength=len(self.items)) == 0)
+        """Items the model has no signal for (never interacted with, or new to it)."""
+        seen = np.bincount(self.user_items.indices, minlength=len(self.items)) > 0
+        if self.model_items is not None:
+            seen[self.model_items :] = False
+        return np.flatnonzero(~seen)
 
 
-def prepare(inputs: Inputs) -> Fitted:
-    """Id maps, matrices, popularity and blocked items; no model yet."""
-    users = IdMap.from_ids(
+def _extend(base: IdMap | None, ids: pl.Series) -> IdMap:
+    """A map of ``ids``; with ``base``, base's indices stay and unseen ids are appended."""
+    fresh = IdMap.from_ids(ids)
+    if base is None:
+        return fresh
+    new = fresh.ids.filter(~fresh.ids.is_in(base.ids.implode()))
+    return IdMap(pl.concat([base.ids, new]))
+
+
+def prepare(inputs: Inputs, *, users: IdMap | None = None, items: IdMap | None = None) -> Fitted:
+    """Id maps, matrices, popularity and blocked items; no model yet.
+
+    ``users``/``items`` (a stored model's maps) keep their indices; new ids are appended.
+    """
+    users = _extend(
+        users,
         pl.concat(
             [
                 inputs.customers.get_column(C.CUSTOMER),
                 inputs.interactions.get_column(C.CUSTOMER),
             ]
-        )
+        ),
     )
-    items = IdMap.from_ids(inputs.products.get_column(C.PRODUCT))
+    items = _extend(items, inputs.products.get_column(C.PRODUCT))
     user_items = user_item_matrix(inputs.interactions, users, items)
     known = inputs.exclusions.filter(pl.col(C.CUSTOMER).is_in(users.ids.implode()))
     exclusions = user_item_matrix(known, users, items, value=None)
@@ -123,10 +145,62 @@ def fit_prepared(prepared: Fitted, spec: ModelSpec, *, seed: int) -> Fitted:
     return replace(prepared, model=model, spec=spec)
 
 
-def recommend(fitted: Fitted, k: int, *, use_model: bool = True) -> pl.DataFrame:
-    """Ranked lists (customer_id, rank, product_id, score, source) for every user."""
+def reuse(inputs: Inputs, stored: StoredModel) -> Fitted:
+    """Today's matrices under a stored model's id maps, ready to recommend with that model.
+
+    Customers and products the stored model never saw are appended to its maps: such
+    customers get the popularity fallback, such products are offered by popularity only.
+    """
+    prepared = prepare(inputs, users=stored.users, items=stored.items)
+    n_users, n_items = len(prepared.users), len(prepared.items)
+    model = stored.model
+    if hasattr(model, "user_factors"):  # implicit matrix factorisation (ALS, BPR)
+        model.user_factors = _pad(np.asarray(model.user_factors), n_users)
+        model.item_factors = _pad(np.asarray(model.item_factors), n_items)
+    elif isinstance(model, candidates.ItemItemScorer):
+        similarity = model.model.similarity.copy()
+        similarity.resize((n_items, n_items))
+        model.model.similarity = similarity
+        model.user_items = prepared.user_items
+        model.n_items = n_items
+    else:  # popularity baselines keep no state worth reusing: rebuild on today's data
+        return fit_prepared(prepared, stored.spec, seed=0)
+    return replace(
+        prepared,
+        model=model,
+        spec=stored.spec,
+        model_users=len(stored.users),
+        model_items=len(stored.items),
+    )
+
+
+def _pad(factors: np.ndarray, rows: int) -> np.ndarray:
+    extra = rows - factors.shape[0]
+    if extra <= 0:
+        return factors
+    return np.vstack([factors, np.zeros((extra, factors.shape[1]), dtype=factors.dtype)])
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A model trained on an earlier night, with the id maps it was trained under."""
+
+    spec: ModelSpec
+    model: Scorer
+    users: IdMap
+    items: IdMap
+
+
+def recommend(
+    fitted: Fitted, k: int, *, use_model: bool = True, users: np.ndarray | None = None
+) -> pl.DataFrame:
+    """Ranked lists (customer_id, rank, product_id, score, source) for every user.
+
+    ``users`` (indices) restricts the lists to those users (evaluation judges only some).
+    """
     warm = fitted.warm_users
-    everyone = np.arange(len(fitted.users))
+    everyone = np.arange(len(fitted.users)) if users is None else np.unique(users)
+    warm = np.intersect1d(warm, everyone)
     lists = rank.build_lists(
         fitted.model if use_model else None,
         warm_users=warm,

@@ -92,6 +92,8 @@ def test_every_served_customer_gets_lists_by_the_rules(published):
     ]
     assert {r[0] for r in rows(db, "select distinct source from offers")} <= {
         "als",
+        "popular",
+        "popular_category",
         "popular_fill",
         "popular_cold_start",
     }
@@ -104,7 +106,7 @@ def test_every_served_customer_gets_lists_by_the_rules(published):
 
 def test_model_is_saved_with_its_metadata(published):
     home, summary = published["home"], published["summary"]
-    version = summary["model_version"]
+    version = summary["trained_version"]
     folder = home / "models" / version
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["version"] == version
@@ -125,7 +127,17 @@ def test_model_is_saved_with_its_metadata(published):
     users = pl.read_parquet(folder / "users.parquet")
     assert users.height == summary["counts"]["customers"]
     db = home / "offers.duckdb"
-    assert rows(db, "select version, kind from model_versions") == [(version, "als")]
+    registered = rows(db, "select version, kind, status from model_versions order by kind")
+    verdict = summary["gate"]
+    # on this shop, popularity within the customer's categories beats a small ALS: the gate
+    # registers the ALS model as rejected and publishes that baseline, saying why
+    assert verdict["action"] == "baseline"
+    assert "does not beat popular_category" in verdict["reason"]
+    assert registered == [
+        (summary["trained_version"], "als", "rejected"),
+        (summary["model_version"], "popular_category", "promoted"),
+    ]
+    assert summary["trained_version"] == version
     assert rows(db, "select status from runs") == [("succeeded",)]
 
 

@@ -48,7 +48,9 @@ def test_every_sql_file_is_used():
         for p in sqlfiles.SQL_DIR.rglob("*.sql")
     }
     referenced = set(
-        re.findall(r'"((?:extract|marts|merge|publish|schema|staging)/[a-z_]+)"', code)
+        re.findall(
+            r'"((?:extract|marts|merge|publish|registry|schema|staging|adapters)/[a-z_]+)"', code
+        )
     )
     dynamic = {n for n in names if re.match(r"(staging/stg_|merge/|extract/(raw|peek)_)", n)}
     assert names - dynamic <= referenced

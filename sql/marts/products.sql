@@ -1,5 +1,24 @@
-select
-    product_id,
-    category
-from products
+-- Products known as of $as_of: those with any browsing event or order line before it.
+-- A product first seen on or after $as_of gets no index, so it cannot shape a model trained
+-- as of $as_of (it could not be recommended by one anyway: nothing has interacted with it).
+with seen as (
+    select distinct product_id
+    from events
+    where occurred_at < cast($as_of as timestamp)
+    union
+    select distinct order_lines.product_id
+    from order_lines
+    inner join orders using (order_id)
+    where orders.ordered_at < cast($as_of as timestamp)
+),
+
+final as (
+    select
+        products.product_id,
+        products.category
+    from products
+    inner join seen using (product_id)
+)
+
+select * from final
 order by product_id;

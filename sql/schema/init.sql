@@ -114,3 +114,9 @@ final as (
 )
 
 select * from final;
+
+-- Model registry columns (added in place on databases created before them).
+alter table model_versions add column if not exists status varchar;
+alter table model_versions add column if not exists promoted_at timestamp;
+alter table model_versions add column if not exists scores json;
+alter table model_versions add column if not exists pinned boolean default false;

@@ -1,0 +1,7 @@
+select
+    version,
+    kind,
+    status,
+    path
+from model_versions
+where version = $version;

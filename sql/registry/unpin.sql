@@ -1,0 +1,3 @@
+update model_versions
+set pinned = false
+where pinned;
