@@ -113,12 +113,11 @@ def gate_task(settings: Settings, as_of: dt.date, spec: ModelSpec) -> dict[str, 
             f"{g.min_customers}): too little evidence to judge, promoted unjudged"
         )
         return {**info, "action": gate.PROMOTE, "reason": reason}
-    comparable = current is not None and (
-        current.scores.get("metric"),
-        current.scores.get("k"),
-    ) == (
-        g.metric,
-        g.k,
+    # the current model's score counts only if it was judged the same way
+    comparable = (
+        current is not None
+        and "candidate" in current.scores
+        and (current.scores.get("metric"), current.scores.get("k")) == (g.metric, g.k)
     )
     decision = gate.decide(
         metric=f"{g.metric}@{g.k}",
@@ -127,6 +126,7 @@ def gate_task(settings: Settings, as_of: dt.date, spec: ModelSpec) -> dict[str, 
         current=float(current.scores["candidate"]) if comparable else None,  # type: ignore[union-attr]
         margin=g.margin,
         tolerance=g.tolerance,
+        has_current=current is not None,
     )
     if decision.action == gate.KEEP_CURRENT and current is None:  # pragma: no cover - guard
         raise AssertionError("keep_current without a current model")

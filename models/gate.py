@@ -39,8 +39,15 @@ def decide(
     current: float | None,
     margin: float,
     tolerance: float,
+    has_current: bool | None = None,
 ) -> GateDecision:
-    """Promote, keep the current model, or fall back to the best baseline; say why."""
+    """Promote, keep the current model, or fall back to the best baseline; say why.
+
+    ``current`` is the current model's score when it was judged the same way (else None);
+    ``has_current`` says whether a current model exists at all (default: ``current`` given).
+    """
+    if has_current is None:
+        has_current = current is not None
     if not baselines:
         raise ValueError("the gate needs at least one baseline score")
     baseline_kind, best = max(baselines.items(), key=lambda kv: (kv[1], kv[0]))
@@ -71,6 +78,6 @@ def decide(
             f"new model {metric} {candidate:.4f} is more than {tolerance:.0%} below the current "
             f"model's {current:.4f}"
         )
-    if current is not None:
+    if has_current:
         return result(KEEP_CURRENT, f"{why}; keeping the current model")
     return result(BASELINE, f"{why}; publishing {baseline_kind} instead")
