@@ -239,13 +239,26 @@ def evaluate(
             "popular_category."
         ),
     ] = "popular,popular_category,als,bpr,item_cosine,item_bm25",
+    search: Annotated[
+        bool,
+        typer.Option(help="Also search model and weighting parameters on the window before."),
+    ] = False,
+    budget_s: Annotated[float, typer.Option(min=1, help="Time budget of the search.")] = 120,
+    trials: Annotated[int, typer.Option(min=1, help="Most configurations the search tries.")] = 25,
+    seed: Annotated[int, typer.Option(help="Seed of the search's draws.")] = 0,
 ) -> None:
-    """Judge candidates on a time split: train before AS_OF - N days, score the N days after."""
+    """Judge candidates on a time split: train before AS_OF - N days, score the N days after.
+
+    With --search, configurations are compared on the N days before that split (validation),
+    and only the winner is scored on the test window, next to the baselines.
+    """
     from flows import db
     from flows.config import load_settings
     from flows.evaluate import build_report, holdout
     from flows.evaluate import evaluate as run_evaluation
     from flows.report import write_report
+    from flows.search import as_toml, with_interactions
+    from flows.search import search as run_search
     from models.candidates import ModelSpec
 
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
@@ -261,13 +274,41 @@ def evaluate(
         raise typer.Exit(2)
     t0 = time.perf_counter()
     con = db.connect(settings.database, read_only=True)
+    found = None
     try:
+        if search:
+            with console.status(f"searching for up to {budget_s:.0f} s ..."):
+                found = run_search(
+                    con,
+                    settings,
+                    as_of=day,
+                    holdout_days=holdout_days,
+                    budget_s=budget_s,
+                    max_trials=trials,
+                    seed=seed,
+                )
         with console.status(f"training and judging {len(specs)} candidates ..."):
             data = holdout(con, settings, as_of=day, days=holdout_days)
             rows = run_evaluation(data, specs, settings)
+            if found is not None and found.best is not None:
+                best = found.best
+                variant = with_interactions(settings, best.interactions)
+                tuned = holdout(con, variant, as_of=day, days=holdout_days)
+                for row in run_evaluation(tuned, [best.spec], variant):
+                    rows.append({**row, "candidate": f"searched {row['candidate']}"})
     finally:
         con.close()
     report = build_report(data, rows, settings, seconds=time.perf_counter() - t0)
+    if found is not None and found.best is not None:
+        report["search"] = {
+            "seed": seed,
+            "validation": f"trained before {day - dt.timedelta(days=2 * holdout_days)}, judged "
+            f"to {day - dt.timedelta(days=holdout_days)}",
+            "stopped_by": found.stopped_by,
+            "trials": [t.as_dict() for t in found.trials],
+            "best": found.best.as_dict(),
+            "toml": as_toml(found.best),
+        }
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = settings.home / "reports" / f"evaluate-{day}-{holdout_days}d-{stamp}"
     json_path, html_path = write_report(folder, report)
@@ -290,6 +331,14 @@ def evaluate(
     out.print(f"{report['main']} lift over recent popularity: {lifts}")
     verdict = "a popularity baseline" if report["best_is_baseline"] else "a personalised model"
     out.print(f"best on {report['main']}: {report['best']} ({verdict})")
+    if "search" in report:
+        chosen = report["search"]
+        out.print(
+            f"search: {len(chosen['trials'])} configurations, stopped by {chosen['stopped_by']}; "
+            f"best on validation {chosen['best']['candidate']} "
+            f"({report['main']} {chosen['best']['score']:.4f}). To use it, put in offers.toml:"
+        )
+        out.print(chosen["toml"], markup=False, highlight=False)
     out.print(f"report: {json_path} and {html_path}")
 
 

@@ -61,6 +61,26 @@ class ALSSettings(BaseModel):
     iterations: int = Field(15, gt=0)
 
 
+class BPRSettings(BaseModel):
+    """Parameters of implicit's BayesianPersonalizedRanking (trained on one thread)."""
+
+    factors: int = Field(64, gt=0)
+    learning_rate: float = Field(0.05, gt=0)
+    regularization: float = Field(0.01, ge=0)
+    iterations: int = Field(100, gt=0)
+
+
+class ItemKNNSettings(BaseModel):
+    """Item-item nearest neighbours (cosine or BM25 weighting)."""
+
+    neighbours: int = Field(50, gt=0)
+    k1: float = Field(1.2, gt=0, description="BM25 only")
+    b: float = Field(0.75, ge=0, le=1, description="BM25 only")
+
+
+ModelKind = Literal["als", "bpr", "item_cosine", "item_bm25"]
+
+
 class OfferSettings(BaseModel):
     """List lengths per channel."""
 
@@ -102,7 +122,10 @@ class Settings(BaseSettings):
     )
     seed: int = 42
     interactions: InteractionSettings = InteractionSettings()
+    model: ModelKind = Field("als", description="the model the nightly job trains")
     als: ALSSettings = ALSSettings()
+    bpr: BPRSettings = BPRSettings()
+    item_knn: ItemKNNSettings = ItemKNNSettings()
     offers: OfferSettings = OfferSettings()
     gate: GateSettings = GateSettings()
 

@@ -86,8 +86,15 @@ def read_history(
 
 
 def model_spec(settings: Settings) -> ModelSpec:
-    """The configured production model (ALS with the configured parameters)."""
-    return ModelSpec("als", settings.als.model_dump())
+    """The configured production model with its configured parameters."""
+    if settings.model == "als":
+        return ModelSpec("als", settings.als.model_dump())
+    if settings.model == "bpr":
+        return ModelSpec("bpr", settings.bpr.model_dump())
+    knn = settings.item_knn.model_dump()
+    if settings.model == "item_cosine":
+        return ModelSpec("item_cosine", {"neighbours": knn["neighbours"]})
+    return ModelSpec("item_bm25", knn)
 
 
 def save_model(

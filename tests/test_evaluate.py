@@ -175,3 +175,35 @@ def test_evaluate_command_prints_a_table_and_writes_the_report(small_shop, tmp_p
     bad = CliRunner().invoke(app, ["evaluate", "--home", str(home), "--candidates", "magic"])
     assert bad.exit_code == 2
     assert "unknown model kind 'magic'" in bad.output
+
+
+def test_search_is_seeded_budgeted_and_its_choice_loads_as_config(small_shop, tmp_path):
+    from flows.search import as_toml, search
+
+    home = load(tmp_path / "home", small_shop)
+    settings = load_settings(home)
+    con = db.connect(settings.database, read_only=True)
+    try:
+        runs = [
+            search(con, settings, as_of=END, holdout_days=7, budget_s=600, max_trials=6, seed=5)
+            for _ in range(2)
+        ]
+        cut_short = search(
+            con, settings, as_of=END, holdout_days=7, budget_s=1e-9, max_trials=6, seed=5
+        )
+    finally:
+        con.close()
+    first, second = ([t.as_dict() for t in r.trials] for r in runs)
+    for one, two in zip(first, second, strict=True):
+        assert (one["candidate"], one["interactions"]) == (two["candidate"], two["interactions"])
+        assert one["score"] == pytest.approx(two["score"], rel=1e-12)
+    assert len(first) == 6 and runs[0].stopped_by == "trial count (6)"
+    assert first[0]["candidate"].startswith("als(")  # the configured model is tried first
+    assert runs[0].best is not None
+    assert runs[0].best.score == max(t["score"] for t in first)
+    assert cut_short.trials == [] and cut_short.stopped_by.startswith("time budget")
+
+    (home / "offers.toml").write_text(as_toml(runs[0].best))
+    chosen = load_settings(home)
+    assert chosen.model == runs[0].best.spec.kind
+    assert chosen.interactions.model_dump() == runs[0].best.interactions
