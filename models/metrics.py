@@ -3,7 +3,6 @@
 Everything here is vectorised (polars joins and group-bys, numpy lookups): no Python loop
 runs over rows or customers, so a full nightly run of millions of list rows is cheap to judge.
 
-Supersedes :func:`models.evaluate.precision_at_k`; ``precision`` below has the same meaning.
 """
 
 from __future__ import annotations
@@ -107,8 +106,7 @@ def ranking_metrics(
     is 0.0. Write L_u for u's rows with rank <= k, h_u = |{i in L_u : product(i) in T_u}| for
     the hits, and m_u = min(|T_u|, k).
 
-    * ``precision`` = h_u / k (k, not |L_u|: short lists are not excused; same as the old
-      ``models.evaluate.precision_at_k``).
+    * ``precision`` = h_u / k (k, not |L_u|: short lists are not excused).
     * ``recall`` = h_u / |T_u| (the standard definition; it cannot reach 1 when |T_u| > k).
     * ``hit_rate`` = 1 if h_u > 0 else 0.
     * ``map`` = (1 / m_u) * sum over hits at rank r <= k of precision@r, where precision@r =

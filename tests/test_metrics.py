@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models import columns as C
-from models.evaluate import precision_at_k
 from models.metrics import METRIC_KEYS, lift, metrics_table, ranking_metrics
 
 ALS, FILL, COLD = C.SOURCE_MODEL, C.SOURCE_FILL, C.SOURCE_COLD_START
@@ -214,12 +213,6 @@ def test_everything_empty():
         item_popularity=pl.DataFrame({C.PRODUCT: [], "count": []}),
     )
     assert out == dict.fromkeys(METRIC_KEYS, 0.0)
-
-
-def test_precision_matches_the_old_evaluate_function():
-    for k in (1, 2, 3, 5):
-        old = precision_at_k(LISTS.drop(C.SOURCE), TRUTH, k)
-        assert metrics(k=k)["precision"] == pytest.approx(old)
 
 
 @pytest.mark.parametrize(
