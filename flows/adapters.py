@@ -16,14 +16,14 @@ are counted as ``malformed line``. A file whose last byte is not a newline has a
 last line: it is counted as ``truncated line`` and never used, whether or not it happens to
 parse - a line cut inside its last field still has every field, with a shortened value.
 
-The mapping decisions are documented in ``docs/data-adapters.md``.
+The mapping decisions are documented in ``docs/data-adapters.md``; the SQL lives in
+``sql/adapters/*.sql``.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -35,6 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows import sqlfiles
 from flows.contract import (
     CUSTOMERS,
     ENTITIES,
@@ -193,9 +194,6 @@ def _unterminated_tail(path: Path) -> str | None:
 
 # --- reading: raw rows, rejected lines, truncated last lines ------------------------------------
 
-_NEWLINES = "chr(13) || chr(10)"
-_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
-
 
 def _load_raw(con: duckdb.DuckDBPyConnection, files: list[Path], columns: tuple[str, ...]) -> None:
     """Tables ``raw`` (every parsed row, numbered per file), ``file_info`` and ``rejected``.
@@ -206,167 +204,44 @@ def _load_raw(con: duckdb.DuckDBPyConnection, files: list[Path], columns: tuple[
     line; ``rejected`` holds one row per line the reader could not parse, with its reason.
     """
     names = [str(p) for p in files]
-    tails = [_unterminated_tail(p) for p in files]
-    spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
-    con.execute(
-        f"""
-        create table raw_unnumbered as
-        select *
-        from read_csv(
-            $files,
-            header = true,
-            columns = {spec},
-            auto_detect = false,
-            delim = ',',
-            quote = '"',
-            escape = '"',
-            filename = '_file',
-            store_rejects = true,
-            rejects_table = 'csv_rejects',
-            rejects_scan = 'csv_reject_scans'
-        )
-        """,
-        {"files": names},
-    )
-    # Insertion order is file order, so rowid numbers the rows (as flows/extract.py does).
-    con.execute(
-        """
-        create table raw as
-        select
-            * exclude (_rowid),
-            _rowid - min(_rowid) over (partition by _file) + 1 as _row
-        from (select *, rowid as _rowid from raw_unnumbered)
-        """
-    )
-    con.execute("drop table raw_unnumbered")
-    con.execute(
-        "create table tails as select unnest($files) as file, unnest($tails) as tail",
-        {"files": names, "tails": tails},
-    )
-    con.execute(
-        """
-        create table reject_lines as
-        select
-            scans.file_path as file,
-            errors.line,
-            min(errors.csv_line) as csv_line
-        from csv_rejects as errors
-        inner join csv_reject_scans as scans
-            on scans.scan_id = errors.scan_id and scans.file_id = errors.file_id
-        group by all
-        """
-    )
-    # A rejected line is the unterminated last line when it is the file's last rejected line
-    # and either ends with the tail's text or is numbered as the file's last line (header +
-    # parsed rows + rejected lines); otherwise the last parsed row is that line.
-    con.execute(
-        f"""
-        create table file_info as
-        with counts as (
-            select _file as file, count(*) as n_rows, max(_row) as last_row
-            from raw
-            group by _file
-        ),
-
-        rejects as (
-            select file, count(*) as n_rejected, max(line) as last_rejected_line
-            from reject_lines
-            group by file
-        ),
-
-        joined as (
-            select
-                tails.file,
-                tails.tail,
-                coalesce(counts.n_rows, 0) as n_rows,
-                counts.last_row,
-                coalesce(rejects.n_rejected, 0) as n_rejected,
-                rejects.last_rejected_line
-            from tails
-            left join counts using (file)
-            left join rejects using (file)
-        ),
-
-        flagged as (
-            select
-                joined.*,
-                coalesce(
-                    joined.tail is not null
-                    and (
-                        ends_with(
-                            rtrim(last_reject.csv_line, {_NEWLINES}),
-                            rtrim(joined.tail, {_NEWLINES})
-                        )
-                        or last_reject.line = 1 + joined.n_rows + joined.n_rejected
-                    ),
-                    false
-                ) as tail_rejected
-            from joined
-            left join reject_lines as last_reject
-                on last_reject.file = joined.file
-                and last_reject.line = joined.last_rejected_line
-        )
-
-        select
-            *,
-            case when tail is not null and not tail_rejected then last_row end as truncated_row
-        from flagged
-        """
-    )
-    con.execute(
-        """
-        create table rejected as
-        select
-            reject_lines.file,
-            reject_lines.line,
-            case
-                when file_info.tail_rejected and reject_lines.line = file_info.last_rejected_line
-                    then 'truncated line'
-                else 'malformed line'
-            end as reason
-        from reject_lines
-        inner join file_info using (file)
-        """
-    )
-
-
-def _truncated(alias: str = "raw") -> str:
-    """SQL: whether a ``raw`` row is an unterminated last line (needs ``file_info as fi``)."""
-    return f"coalesce({alias}._row = fi.truncated_row, false)"
+    params = {
+        "files": names,
+        "columns": dict.fromkeys(columns, "VARCHAR"),  # a STRUCT: name -> type, in order
+        "tails": [_unterminated_tail(p) for p in files],
+    }
+    sqlfiles.run(con, "adapters/raw_rows", params)
+    sqlfiles.run(con, "adapters/rejected_lines")
 
 
 # --- writing -------------------------------------------------------------------------------------
 
 
-# Rows are written sorted by the entity's key (so files are reproducible); events by time.
-_SORT = {EVENTS.name: ("customer_id", "occurred_at", "product_id", "event_type", "session_id")}
-
-
-def _typed(entity: Entity, query: str) -> str:
-    """``query`` with the contract's column names, order and types, sorted by the key."""
-    cols = ", ".join(f"cast({c.name} as {c.sql_type}) as {c.name}" for c in entity.columns)
-    order = _SORT.get(entity.name, entity.key)
-    return f"select {cols} from ({query}) order by {', '.join(order)}"
-
-
-def _params_for(query: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    """The parameters ``query`` names (DuckDB refuses parameters a statement does not use)."""
-    wanted = set(_PARAM.findall(query))
-    return {k: v for k, v in params.items() if k in wanted} or None
+def _check_shape(entity: Entity, rel: duckdb.DuckDBPyRelation, name: str) -> None:
+    """``rel`` has the contract's column names, order and DuckDB types for ``entity``."""
+    found = [(column, str(type_)) for column, type_ in zip(rel.columns, rel.types, strict=True)]
+    expected = [(c.name, c.sql_type) for c in entity.columns]
+    if found != expected:
+        raise RuntimeError(f"sql/{name}.sql returns {found}; the contract has {expected}")
 
 
 def _write_entity(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
-    query: str,
+    name: str,
     params: dict[str, Any],
     path: Path,
 ) -> int:
-    """Stream ``query`` into ``path`` as Parquet with the generator's Arrow schema."""
+    """Stream ``sql/<name>.sql`` into ``path`` as Parquet with the generator's Arrow schema.
+
+    The statement returns the contract's columns, cast to their types and sorted by the key.
+    """
     schema = _arrow_schema(entity)
     rows = 0
-    sql = _typed(entity, query)
-    reader = con.sql(sql, params=_params_for(sql, params)).to_arrow_reader(BATCH_ROWS)
+    rel = sqlfiles.run(con, name, params)
+    if rel is None:
+        raise ValueError(f"sql/{name}.sql returns no rows")
+    _check_shape(entity, rel, name)
+    reader = rel.to_arrow_reader(BATCH_ROWS)
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for batch in reader:
             if batch.num_rows:
@@ -375,27 +250,16 @@ def _write_entity(
     return rows
 
 
-def _consent_sql(consent_share: float) -> tuple[str, int]:
-    """A stable consent flag: the first 32 bits of md5(customer_id) below a threshold."""
+def _consent_threshold(consent_share: float) -> int:
+    """A stable consent flag: the first 32 bits of md5(customer_id) below this threshold."""
     if not 0.0 <= consent_share <= 1.0:
         raise ValueError(f"consent_share must be within [0, 1], not {consent_share!r}")
-    return (
-        "(('0x' || substr(md5(customer_id), 1, 8))::ubigint < $consent_threshold)",
-        round(consent_share * 2**32),
-    )
+    return round(consent_share * 2**32)
 
 
 def _dropped(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Drop counts per reason: unparseable lines plus rows of ``parsed`` with a ``_reason``."""
-    rows = con.execute(
-        """
-        select reason, count(*) as n from rejected group by reason
-        union all
-        select _reason, count(*) from parsed where _reason is not null group by _reason
-        order by n desc, reason
-        """
-    ).fetchall()
-    return {str(reason): int(n) for reason, n in rows}
+    return {str(reason): int(n) for reason, n in sqlfiles.rows(con, "adapters/dropped")}
 
 
 def _run_import(
@@ -421,22 +285,20 @@ def _run_import(
     try:
         con = duckdb.connect(str(work / "import.duckdb"))
         try:
-            spill = str(work / "spill").replace("'", "''")
-            con.execute(f"set temp_directory = '{spill}'")
+            sqlfiles.run(con, "adapters/spill_directory", {"path": str(work / "spill")})
             _load_raw(con, files, columns)
             queries, params = build(con)
             written = {
                 e.name: _write_entity(con, e, queries[e], params, work / f"{e.name}.parquet")
                 for e in ENTITIES
             }
-            (rows_in,) = con.execute(
-                "select (select count(*) from raw) + (select count(*) from rejected)"
-            ).fetchone() or (0,)
+            (rows_in,) = sqlfiles.one(con, "adapters/rows_in") or (0,)
             dropped = _dropped(con)
-            (inactive,) = con.execute(
-                "select count(*) from read_parquet($path) where not active",
+            (inactive,) = sqlfiles.one(
+                con,
+                "adapters/inactive_products",
                 {"path": str(work / f"{PRODUCTS.name}.parquet")},
-            ).fetchone() or (0,)
+            ) or (0,)
             notes = {INACTIVE_NOTE: int(inactive)}
         finally:
             con.close()
@@ -465,160 +327,35 @@ def _run_import(
     )
 
 
-def _positive(column: str) -> str:
-    """SQL: ``column`` is a finite number above zero (DuckDB orders NaN above everything)."""
-    return f"coalesce(isfinite({column}) and {column} > 0, false)"
-
-
-_LATEST = "(happened_at, _file, _row)"  # "latest" = last in time, then in file and row order
-
-
 # --- REES46 --------------------------------------------------------------------------------------
 
 
 def _build_rees46(
     con: duckdb.DuckDBPyConnection, consent_share: float, stock: int
 ) -> tuple[dict[Entity, str], dict[str, Any]]:
-    known = ", ".join(f"'{t}'" for t in (*REES46_EVENT_TYPES, "purchase"))
-    formats = "[" + ", ".join(f"'{f}'" for f in REES46_TIME_FORMATS) + "]"
-    con.execute(
-        f"""
-        create table parsed as
-        with typed as (
-            select
-                raw._file,
-                raw._row,
-                {_truncated()} as _truncated,
-                nullif(trim(raw.user_id), '') as customer_id,
-                nullif(trim(raw.product_id), '') as product_id,
-                lower(nullif(trim(raw.event_type), '')) as source_type,
-                try_strptime(trim(raw.event_time), {formats}) as happened_at,
-                nullif(trim(raw.user_session), '') as session_id,
-                try_cast(trim(raw.price) as double) as price,
-                nullif(trim(raw.category_code), '') as category_code,
-                nullif(trim(raw.category_id), '') as category_id,
-                nullif(trim(raw.brand), '') as brand
-            from raw
-            left join file_info as fi on fi.file = raw._file
-        ),
-
-        checked as (
-            select
-                *,
-                case
-                    when _truncated then 'truncated line'
-                    when customer_id is null then 'no customer id (user_id)'
-                    when product_id is null then 'no product id'
-                    when happened_at is null then 'unparseable event_time'
-                    when source_type is null or source_type not in ({known})
-                        then 'unsupported event type: ' || coalesce(source_type, '(empty)')
-                    when session_id is null then 'no session id (user_session)'
-                    when source_type = 'purchase' and not {_positive("price")}
-                        then 'purchase without a positive price'
-                end as _first_reason
-            from typed
-        ),
-
-        final as (
-            select
-                * exclude (_first_reason),
-                case
-                    when _first_reason is null
-                        and row_number() over (
-                            partition by
-                                customer_id, product_id, source_type, happened_at, session_id,
-                                _first_reason is null
-                            order by _file, _row
-                        ) > 1
-                        then 'duplicate event'
-                    else _first_reason
-                end as _reason
-            from checked
-        )
-
-        select * from final
-        """
+    """Table ``parsed``; the SQL file per entity and the parameters they take."""
+    sqlfiles.run(
+        con,
+        "adapters/rees_parse",
+        {
+            "time_formats": list(REES46_TIME_FORMATS),
+            "known_types": [*REES46_EVENT_TYPES, "purchase"],
+        },
     )
-    consent, threshold = _consent_sql(consent_share)
-    event_case = " ".join(f"when '{k}' then '{v}'" for k, v in REES46_EVENT_TYPES.items())
     queries = {
-        CUSTOMERS: f"""
-            select
-                customer_id,
-                {consent} as email_consent,
-                cast(min(happened_at) as date) as signup_date,
-                null as country
-            from parsed
-            where not _truncated and customer_id is not null and happened_at is not null
-            group by customer_id
-        """,
-        PRODUCTS: f"""
-            with latest as (
-                select
-                    product_id,
-                    arg_max(brand, {_LATEST}) filter (where brand is not null) as brand,
-                    arg_max(category_code, {_LATEST}) filter (where category_code is not null)
-                        as category_code,
-                    arg_max(category_id, {_LATEST}) filter (where category_id is not null)
-                        as category_id,
-                    arg_max(price, {_LATEST}) filter (where {_positive("price")}) as price
-                from parsed
-                where not _truncated and product_id is not null and happened_at is not null
-                group by product_id
-            )
-
-            select
-                product_id,
-                coalesce(
-                    nullif(
-                        concat_ws(
-                            ' ', brand, replace(string_split(category_code, '.')[-1], '_', ' ')
-                        ),
-                        ''
-                    ),
-                    'product ' || product_id
-                ) as title,
-                coalesce(category_code, category_id, 'unknown') as category,
-                coalesce(price, 0.0) as price,
-                $stock as stock,
-                price is not null as active,
-                null as repurchase_interval_days
-            from latest
-        """,
-        ORDERS: """
-            select
-                customer_id || '-' || session_id as order_id,
-                customer_id,
-                min(happened_at) as ordered_at,
-                'completed' as status
-            from parsed
-            where _reason is null and source_type = 'purchase'
-            group by customer_id, session_id
-        """,
-        ORDER_LINES: """
-            select
-                customer_id || '-' || session_id as order_id,
-                row_number() over (
-                    partition by customer_id, session_id order by happened_at, _file, _row
-                ) as line_no,
-                product_id,
-                1 as quantity,
-                price as unit_price
-            from parsed
-            where _reason is null and source_type = 'purchase'
-        """,
-        EVENTS: f"""
-            select
-                customer_id,
-                product_id,
-                case source_type {event_case} end as event_type,
-                happened_at as occurred_at,
-                session_id
-            from parsed
-            where _reason is null and source_type <> 'purchase'
-        """,
+        CUSTOMERS: "adapters/rees_customers",
+        PRODUCTS: "adapters/rees_products",
+        ORDERS: "adapters/rees_orders",
+        ORDER_LINES: "adapters/rees_order_lines",
+        EVENTS: "adapters/rees_events",
     }
-    return queries, {"consent_threshold": threshold, "stock": stock}
+    params = {
+        "consent_threshold": _consent_threshold(consent_share),
+        "stock": stock,
+        "source_types": list(REES46_EVENT_TYPES),
+        "event_types": list(REES46_EVENT_TYPES.values()),
+    }
+    return queries, params
 
 
 def import_rees46(
@@ -655,175 +392,29 @@ def import_rees46(
 def _build_online_retail(
     con: duckdb.DuckDBPyConnection, consent_share: float, stock: int
 ) -> tuple[dict[Entity, str], dict[str, Any]]:
-    formats = "[" + ", ".join(f"'{f}'" for f in ONLINE_RETAIL_DATE_FORMATS) + "]"
-    codes = ", ".join(f"'{c}'" for c in NON_PRODUCT_STOCK_CODES)
-    prefixes = " or ".join(f"starts_with(stock_code, '{p}')" for p in NON_PRODUCT_PREFIXES)
-    con.execute(
-        f"""
-        create table parsed as
-        with cleaned as (
-            select
-                raw._file,
-                raw._row,
-                {_truncated()} as _truncated,
-                nullif(trim(raw.InvoiceNo), '') as invoice,
-                upper(nullif(trim(raw.StockCode), '')) as stock_code,
-                nullif(trim(raw.Description), '') as description,
-                trim(raw.Quantity) as quantity_text,
-                try_strptime(trim(raw.InvoiceDate), {formats}) as happened_at,
-                try_cast(trim(raw.UnitPrice) as double) as price,
-                trim(raw.CustomerID) as customer_text,
-                nullif(nullif(trim(raw.Country), ''), 'Unspecified') as country
-            from raw
-            left join file_info as fi on fi.file = raw._file
-        ),
-
-        typed as (
-            select
-                * exclude (quantity_text, customer_text),
-                case
-                    when regexp_full_match(quantity_text, '-?[0-9]+(\\.0+)?')
-                        then try_cast(quantity_text as integer)
-                end as quantity,
-                case
-                    when regexp_full_match(customer_text, '[0-9]+\\.0+')
-                        then regexp_replace(customer_text, '\\.0+$', '')
-                    else nullif(customer_text, '')
-                end as customer_id,
-                coalesce(upper(invoice) like 'C%', false) as is_cancellation,
-                coalesce(stock_code in ({codes}) or {prefixes}, false) as is_non_product
-            from cleaned
-        ),
-
-        checked as (
-            select
-                *,
-                case
-                    when _truncated then 'truncated line'
-                    when customer_id is null then 'no customer id'
-                    when invoice is null then 'no invoice number'
-                    when happened_at is null then 'unparseable InvoiceDate'
-                    when quantity is null then 'unparseable Quantity'
-                    when price is null or not isfinite(price) then 'unparseable UnitPrice'
-                    when stock_code is null then 'no stock code'
-                    when is_non_product then 'non-product stock code'
-                    when quantity = 0 then 'zero quantity'
-                    when quantity < 0 and not is_cancellation
-                        then 'negative quantity on a sale invoice'
-                    when quantity > 0 and is_cancellation
-                        then 'positive quantity on a cancellation invoice'
-                    when price <= 0 then 'non-positive price'
-                end as _first_reason
-            from typed
-        ),
-
-        final as (
-            select
-                * exclude (_first_reason),
-                case
-                    when _first_reason is null
-                        and min(customer_id) over invoice_rows
-                        <> max(customer_id) over invoice_rows
-                        then 'invoice with several customers'
-                    else _first_reason
-                end as _reason
-            from checked
-            window invoice_rows as (partition by invoice, _first_reason is null)
-        )
-
-        select * from final
-        """
+    """Table ``parsed``; the SQL file per entity and the parameters they take."""
+    sqlfiles.run(
+        con,
+        "adapters/online_retail_parse",
+        {
+            "date_formats": list(ONLINE_RETAIL_DATE_FORMATS),
+            "non_product_codes": list(NON_PRODUCT_STOCK_CODES),
+            "non_product_prefixes": list(NON_PRODUCT_PREFIXES),
+        },
     )
-    consent, threshold = _consent_sql(consent_share)
     queries = {
-        CUSTOMERS: f"""
-            select
-                customer_id,
-                {consent} as email_consent,
-                cast(min(happened_at) as date) as signup_date,
-                arg_max(country, {_LATEST}) filter (where country is not null) as country
-            from parsed
-            where not _truncated and customer_id is not null and happened_at is not null
-            group by customer_id
-        """,
-        PRODUCTS: f"""
-            with source as (
-                select *
-                from parsed
-                where not _truncated and stock_code is not null and not is_non_product
-            ),
-
-            descriptions as (
-                select
-                    stock_code,
-                    description,
-                    count(*) filter (where {_positive("price")}) as priced,
-                    count(*) as n
-                from source
-                where description is not null
-                group by stock_code, description
-            ),
-
-            titles as (
-                select stock_code, description as title
-                from descriptions
-                qualify row_number() over (
-                    partition by stock_code order by priced desc, n desc, description
-                ) = 1
-            ),
-
-            prices as (
-                select
-                    stock_code,
-                    arg_max(price, {_LATEST}) filter (
-                        where {_positive("price")} and happened_at is not null
-                    ) as price
-                from source
-                group by stock_code
-            )
-
-            select
-                prices.stock_code as product_id,
-                coalesce(titles.title, 'stock code ' || prices.stock_code) as title,
-                '{ONLINE_RETAIL_CATEGORY}' as category,
-                coalesce(prices.price, 0.0) as price,
-                $stock as stock,
-                prices.price is not null as active,
-                null as repurchase_interval_days
-            from prices
-            left join titles using (stock_code)
-        """,
-        ORDERS: """
-            select
-                invoice as order_id,
-                min(customer_id) as customer_id,
-                min(happened_at) as ordered_at,
-                case when bool_or(is_cancellation) then 'return' else 'completed' end as status
-            from parsed
-            where _reason is null
-            group by invoice
-        """,
-        ORDER_LINES: """
-            select
-                invoice as order_id,
-                row_number() over (partition by invoice order by _file, _row) as line_no,
-                stock_code as product_id,
-                abs(quantity) as quantity,
-                price as unit_price
-            from parsed
-            where _reason is null
-        """,
-        EVENTS: """
-            select
-                null as customer_id,
-                null as product_id,
-                null as event_type,
-                null as occurred_at,
-                null as session_id
-            where false
-        """,
+        CUSTOMERS: "adapters/online_retail_customers",
+        PRODUCTS: "adapters/online_retail_products",
+        ORDERS: "adapters/online_retail_orders",
+        ORDER_LINES: "adapters/online_retail_order_lines",
+        EVENTS: "adapters/online_retail_events",
     }
-    return queries, {"consent_threshold": threshold, "stock": stock}
+    params = {
+        "consent_threshold": _consent_threshold(consent_share),
+        "stock": stock,
+        "category": ONLINE_RETAIL_CATEGORY,
+    }
+    return queries, params
 
 
 def import_online_retail(

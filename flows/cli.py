@@ -358,7 +358,10 @@ def models_list(ctx: typer.Context, home: HomeOption = None) -> None:
     from flows import db, registry
     from flows.config import load_settings
 
-    settings = load_settings(home)
+    try:
+        settings = load_settings(home)
+    except OffersError as exc:
+        raise _fail(exc) from exc
     if not settings.database.is_file():
         out.print("no models yet")
         return

@@ -9,14 +9,23 @@ from pathlib import Path
 import duckdb
 
 from flows import sqlfiles
+from flows.errors import BusyError
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the database at ``path`` with the job's schema in place."""
-    if read_only:
-        return duckdb.connect(str(path), read_only=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    try:
+        if read_only:
+            return duckdb.connect(str(path), read_only=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise BusyError(
+                f"{path} is open in another process (a run, a backfill, or a reader holding "
+                f"it for writing); wait for it to finish. DuckDB said: {exc}"
+            ) from exc
+        raise
     sqlfiles.run_script(con, "schema/init")
     return con
 

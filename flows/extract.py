@@ -69,7 +69,9 @@ def find_source_files(source_dir: Path, entity: contract.Entity) -> tuple[list[P
             f"{entity.name!r} has both CSV and Parquet files; keep one format per entity",
             file=source_dir,
         )
-    return sorted(found), formats.pop()
+    # plain string order of the full path, the same order the merge SQL applies (by _file):
+    # `<entity>.csv` comes before `<entity>/...`, so files in the folder override it
+    return sorted(found, key=str), formats.pop()
 
 
 def check_columns(

@@ -17,8 +17,9 @@ CHANNEL = "channel"
 # Offer export columns, in file order.
 OFFER_COLUMNS = (CUSTOMER, RANK, PRODUCT, SCORE, SOURCE)
 
-# Values of the ``source`` column: why an item is in a list.
-SOURCE_MODEL = "als"
+# Values of the ``source`` column: why an item is in a list. A model's own picks carry its
+# kind (als, bpr, item_cosine, item_bm25, popular, popular_category); these are the others.
+SOURCE_MODEL = "als"  # the default kind
 SOURCE_FILL = "popular_fill"
 SOURCE_COLD_START = "popular_cold_start"
 

@@ -56,6 +56,8 @@ class Fitted:
     # a model trained on an earlier night knows only the first model_users/model_items indices
     model_users: int | None = None
     model_items: int | None = None
+    # customers who get lists (signed up before the as-of date); None: every user
+    served: np.ndarray | None = None
 
     @property
     def warm_users(self) -> np.ndarray:
@@ -117,7 +119,9 @@ def prepare(inputs: Inputs, *, users: IdMap | None = None, items: IdMap | None =
         .to_numpy()
         .astype(np.int32)
     )
+    served = users.to_index(inputs.customers.select(C.CUSTOMER), C.CUSTOMER, C.USER_IDX)
     return Fitted(
+        served=np.sort(served.get_column(C.USER_IDX).to_numpy()),
         users=users,
         items=items,
         user_items=user_items,
@@ -196,10 +200,13 @@ def recommend(
 ) -> pl.DataFrame:
     """Ranked lists (customer_id, rank, product_id, score, source) for every user.
 
-    ``users`` (indices) restricts the lists to those users (evaluation judges only some).
+    Lists go to the served customers only (a customer with history but a sign-up date after
+    the as-of date gets none); ``users`` (indices) narrows them further (evaluation).
     """
     warm = fitted.warm_users
-    everyone = np.arange(len(fitted.users)) if users is None else np.unique(users)
+    everyone = np.arange(len(fitted.users)) if fitted.served is None else fitted.served
+    if users is not None:
+        everyone = np.intersect1d(everyone, users)
     warm = np.intersect1d(warm, everyone)
     lists = rank.build_lists(
         fitted.model if use_model else None,

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from helpers import END, snapshot, tiny_frames, ts, write_source
 
+from flows.errors import SourceError
 from flows.extract import extract
 
 LOADED_AT = dt.datetime(2025, 4, 1)
@@ -177,3 +178,57 @@ def test_bad_rows_are_quarantined_with_their_reason(tmp_path):
     # loading the same files again quarantines nothing new
     load(db, tmp_path / "src", run_id="r2")
     assert query(db, "select count(*) from quarantine") == [(7,)]
+
+
+def test_values_are_not_silently_changed(tmp_path):
+    frames = tiny_frames()
+    source = write_source(tmp_path / "src", frames)
+    lines = (source / "order_lines.csv").read_text().splitlines()
+    assert lines[1] == "o1,1,p1,2,10.0"
+    lines[1] = "o1,1,p1,1.5,10.0"  # a plain cast would round this to 2
+    (source / "order_lines.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(SourceError, match=r"row 1, column 'quantity': value '1.5' is not"):
+        load(tmp_path / "offers.duckdb", source)
+
+    lines[1] = "o1,1,p1,2.0,10.0"  # a whole number written as 2.0 is fine
+    (source / "order_lines.csv").write_text("\n".join(lines) + "\n")
+    orders = (
+        (source / "orders.csv")
+        .read_text()
+        .replace("2025-03-01 10:00:00", "2025-03-01 12:00:00+02:00")
+    )
+    (source / "orders.csv").write_text(orders)
+    db = tmp_path / "offers.duckdb"
+    load(db, source)
+    assert query(db, "select quantity from order_lines where order_id = 'o1' order by line_no") == [
+        (2,),
+        (1,),
+    ]
+    # an offset is converted to UTC, not dropped
+    assert query(db, "select ordered_at from orders where order_id = 'o1'") == [
+        (ts("2025-03-01 10:00:00"),)
+    ]
+
+
+def test_a_database_held_by_another_process_is_a_clear_busy_error(tmp_path):
+    import subprocess
+    import sys
+
+    from flows import db as dbmod
+    from flows.errors import BusyError
+
+    path = tmp_path / "offers.duckdb"
+    dbmod.connect(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(BusyError, match="is open in another process"):
+            dbmod.connect(path)
+    finally:
+        holder.kill()
+        holder.wait()

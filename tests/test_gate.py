@@ -145,3 +145,27 @@ def test_a_current_model_without_a_comparable_score_is_still_kept():
         has_current=True,
     )
     assert d.action == gate.KEEP_CURRENT
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_backfill_never_takes_charge_from_a_newer_model(small_shop, tmp_path):
+    import datetime as dt
+
+    from flows import db
+    from flows.stages import current_model
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "offers.toml").write_text(
+        "[als]\nfactors = 8\niterations = 3\n[gate]\nenabled = false\n"
+    )
+    tonight = nightly(as_of=END, home=str(home), source=str(small_shop))
+    backfill = nightly(as_of=END - dt.timedelta(days=7), home=str(home), source=str(small_shop))
+    assert backfill["gate"]["action"] == "promote"
+    con = db.connect(home / "offers.duckdb", read_only=True)
+    try:
+        current = current_model(con)
+    finally:
+        con.close()
+    assert current is not None and current.version == tonight["model_version"]
+    assert (home / "exports" / "latest").resolve().name == tonight["run_id"]

@@ -200,3 +200,37 @@ def test_nothing_at_or_after_the_as_of_date_influences_the_offers(small_shop, tm
     assert lists["full"].height > 0
     assert lists["full"].equals(lists["before"])
     assert not math.isnan(lists["full"].get_column("score").sum())
+
+
+def test_a_customer_who_signs_up_after_the_as_of_date_gets_no_list(tmp_path):
+    frames = tiny_frames()
+    # c4 signed up on 2025-03-25 but browsed on 2025-03-20 (a guest checkout, say)
+    frames["events"] = pl.concat(
+        [
+            frames["events"],
+            pl.DataFrame(
+                {
+                    "customer_id": ["c4"],
+                    "product_id": ["p1"],
+                    "event_type": ["view"],
+                    "occurred_at": [ts("2025-03-20 10:00:00")],
+                    "session_id": ["s9"],
+                }
+            ),
+        ]
+    )
+    home = tmp_path / "home"
+    extract(
+        home / "offers.duckdb",
+        write_source(tmp_path / "src", frames),
+        run_id="r1",
+        loaded_at=dt.datetime(2025, 4, 2),
+    )
+    settings = load_settings(home, als={"factors": 4, "iterations": 2})
+    for as_of, expected in (
+        (dt.date(2025, 3, 22), {"c1", "c2", "c3"}),
+        (AS_OF, {"c1", "c2", "c3", "c4"}),
+    ):
+        inputs = history(home, as_of).inputs
+        lists = recommend(fit(inputs, stages.model_spec(settings), seed=1), 3)
+        assert set(lists["customer_id"]) == expected, as_of

@@ -1,6 +1,20 @@
 -- Tables the job owns. Source entities follow docs/data-contract.md column for column,
--- plus the run that last wrote each row. Uniqueness is enforced by the extract stage and
--- checked by sql/checks/*.sql data tests (no ART indexes: they cost memory at 30M rows).
+-- plus the run that last wrote each row. Uniqueness is enforced by the extract stage (no
+-- primary keys or ART indexes: they cost memory at 30M rows).
+
+-- Timestamps are UTC. A source value with an offset is converted to UTC; one without is UTC.
+set TimeZone = 'UTC';
+
+-- Casts used by staging: NULL when the value does not convert (the caller reports it).
+create or replace temp macro utc_timestamp(x) as
+    timezone('UTC', try_cast(x as timestamptz));
+-- a whole number: '2' and '2.0' are, '1.5' is not (a plain cast would round it to 2)
+create or replace temp macro whole_number(x) as
+    case
+        when try_cast(x as double) = trunc(try_cast(x as double))
+            then try_cast(try_cast(x as double) as integer)
+    end;
+
 create table if not exists customers (
     customer_id varchar not null,
     email_consent boolean not null,

@@ -12,10 +12,10 @@ typed as (
         nullif(trim(cast(customer_id as varchar)), '') as customer_id,
         nullif(trim(cast(product_id as varchar)), '') as product_id,
         lower(nullif(trim(cast(event_type as varchar)), '')) as event_type,
-        try_cast(occurred_at as timestamp) as occurred_at,
+        utc_timestamp(occurred_at) as occurred_at,
         nullif(trim(cast(session_id as varchar)), '') as session_id,
         case
-            when occurred_at is not null and try_cast(occurred_at as timestamp) is null
+            when occurred_at is not null and utc_timestamp(occurred_at) is null
                 then 'occurred_at'
         end as _type_error
     from src

@@ -10,13 +10,13 @@ typed as (
         _file,
         _row,
         nullif(trim(cast(order_id as varchar)), '') as order_id,
-        try_cast(line_no as integer) as line_no,
+        whole_number(line_no) as line_no,
         nullif(trim(cast(product_id as varchar)), '') as product_id,
-        try_cast(quantity as integer) as quantity,
+        whole_number(quantity) as quantity,
         try_cast(unit_price as double) as unit_price,
         case
-            when line_no is not null and try_cast(line_no as integer) is null then 'line_no'
-            when quantity is not null and try_cast(quantity as integer) is null then 'quantity'
+            when line_no is not null and whole_number(line_no) is null then 'line_no'
+            when quantity is not null and whole_number(quantity) is null then 'quantity'
             when unit_price is not null and try_cast(unit_price as double) is null
                 then 'unit_price'
         end as _type_error

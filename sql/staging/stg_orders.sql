@@ -11,10 +11,10 @@ typed as (
         _row,
         nullif(trim(cast(order_id as varchar)), '') as order_id,
         nullif(trim(cast(customer_id as varchar)), '') as customer_id,
-        try_cast(ordered_at as timestamp) as ordered_at,
+        utc_timestamp(ordered_at) as ordered_at,
         lower(nullif(trim(cast(status as varchar)), '')) as status,
         case
-            when ordered_at is not null and try_cast(ordered_at as timestamp) is null
+            when ordered_at is not null and utc_timestamp(ordered_at) is null
                 then 'ordered_at'
         end as _type_error
     from src

@@ -13,15 +13,15 @@ typed as (
         nullif(trim(cast(title as varchar)), '') as title,
         nullif(trim(cast(category as varchar)), '') as category,
         try_cast(price as double) as price,
-        try_cast(stock as integer) as stock,
+        whole_number(stock) as stock,
         try_cast(active as boolean) as active,
-        try_cast(repurchase_interval_days as integer) as repurchase_interval_days,
+        whole_number(repurchase_interval_days) as repurchase_interval_days,
         case
             when price is not null and try_cast(price as double) is null then 'price'
-            when stock is not null and try_cast(stock as integer) is null then 'stock'
+            when stock is not null and whole_number(stock) is null then 'stock'
             when active is not null and try_cast(active as boolean) is null then 'active'
             when repurchase_interval_days is not null
-                and try_cast(repurchase_interval_days as integer) is null
+                and whole_number(repurchase_interval_days) is null
                 then 'repurchase_interval_days'
         end as _type_error
     from src

@@ -1,0 +1,23 @@
+-- Online Retail customers: everyone with a dated row; signed up on their first day seen, in
+-- the latest country given ("latest": last in time, then in file and row order). Consent is
+-- stable: the first 32 bits of md5(customer_id) below $consent_threshold.
+with customers as (
+    select
+        customer_id,
+        (('0x' || substr(md5(customer_id), 1, 8))::ubigint < $consent_threshold) as email_consent,
+        cast(min(happened_at) as date) as signup_date,
+        arg_max(country, (happened_at, _file, _row)) filter (
+            where country is not null
+        ) as country
+    from parsed
+    where not _truncated and customer_id is not null and happened_at is not null
+    group by customer_id
+)
+
+select
+    cast(customer_id as varchar) as customer_id,
+    cast(email_consent as boolean) as email_consent,
+    cast(signup_date as date) as signup_date,
+    cast(country as varchar) as country
+from customers
+order by customer_id;
