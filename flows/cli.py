@@ -260,6 +260,7 @@ def evaluate(
     from flows.search import as_toml, with_interactions
     from flows.search import search as run_search
     from models.candidates import ModelSpec
+    from models.train import TrainingError as ModelTrainingError
 
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
     try:
@@ -296,6 +297,12 @@ def evaluate(
                 tuned = holdout(con, variant, as_of=day, days=holdout_days)
                 for row in run_evaluation(tuned, [best.spec], variant):
                     rows.append({**row, "candidate": f"searched {row['candidate']}"})
+    except ModelTrainingError as exc:
+        console.print(
+            f"[bold red]error:[/] cannot evaluate as of {day} with {holdout_days} holdout days: "
+            f"{exc} (the history must start before {day - dt.timedelta(days=holdout_days)})"
+        )
+        raise typer.Exit(5) from exc
     finally:
         con.close()
     report = build_report(data, rows, settings, seconds=time.perf_counter() - t0)

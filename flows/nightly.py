@@ -99,19 +99,22 @@ def gate_task(settings: Settings, as_of: dt.date, spec: ModelSpec) -> dict[str, 
         if not g.enabled:
             return {**info, "action": gate.PROMOTE, "reason": "gate disabled in settings"}
         specs = [spec, *(ModelSpec(kind) for kind in g.baselines)]
+        cut = as_of - dt.timedelta(days=g.holdout_days)
         try:
             data = holdout(con, settings, as_of=as_of, days=g.holdout_days)
             scores, judged = judged_scores(data, specs, settings, metric=g.metric, k=g.k)
+            short = (
+                f"only {judged} customers with lists at the cut bought in the "
+                f"{g.holdout_days} holdout days (fewer than {g.min_customers})"
+            )
         except ModelTrainingError:
             scores, judged = {}, 0
+            short = f"no history before the holdout window (cut {cut})"
     finally:
         con.close()
     info.update(scores=scores, judged_customers=judged)
     if judged < g.min_customers:
-        reason = (
-            f"only {judged} customers bought in the {g.holdout_days} holdout days (fewer than "
-            f"{g.min_customers}): too little evidence to judge, promoted unjudged"
-        )
+        reason = f"{short}: too little evidence to judge, promoted unjudged"
         return {**info, "action": gate.PROMOTE, "reason": reason}
     # the current model's score counts only if it was judged the same way
     comparable = (
