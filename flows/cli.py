@@ -138,9 +138,10 @@ def print_summary(summary: dict[str, Any]) -> None:
     out.print(table)
     counts = summary.get("counts", {})
     out.print(
-        f"model {summary.get('model_version')}: {counts.get('customers', 0):,} customers "
+        f"history: {counts.get('customers', 0):,} customers "
         f"({counts.get('warm_customers', 0):,} with history) x {counts.get('products', 0):,} "
-        f"products, {counts.get('interactions', 0):,} interactions"
+        f"products, {counts.get('interactions', 0):,} interactions; trained "
+        f"{summary.get('trained_version')}"
     )
     for channel, rows in summary.get("offers", {}).items():
         sources = ", ".join(f"{k} {v:,}" for k, v in summary["sources"][channel].items())
@@ -151,8 +152,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     verdict = summary.get("gate")
     if verdict:
         out.print(f"gate: {verdict['action']}: {verdict['reason']}")
-        if summary.get("model_version") != summary.get("trained_version"):
-            out.print(f"lists made by {summary.get('model_version')}")
+    out.print(f"lists made by {summary.get('model_version')}")
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in summary.get("timings_s", {}).items())
     out.print(f"stages: {timings}")
     out.print(f"exports: {summary.get('export')}")
@@ -231,7 +231,10 @@ def evaluate(
         dt.datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="End of the holdout (default: today, UTC)."),
     ] = None,
-    holdout_days: Annotated[int, typer.Option(min=1, help="Days judged before --as-of.")] = 14,
+    holdout_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Days judged before --as-of (default: gate.holdout_days)."),
+    ] = None,
     candidates: Annotated[
         str,
         typer.Option(
@@ -273,6 +276,7 @@ def evaluate(
     if not settings.database.is_file():
         console.print(f"[bold red]error:[/] no database at {settings.database}; run `offers run`")
         raise typer.Exit(2)
+    holdout_days = holdout_days or settings.gate.holdout_days
     t0 = time.perf_counter()
     con = db.connect(settings.database, read_only=True)
     found = None
@@ -362,7 +366,7 @@ def models_list(ctx: typer.Context, home: HomeOption = None) -> None:
     if ctx.invoked_subcommand is not None:
         ctx.obj = home
         return
-    from flows import db, registry
+    from flows import db, registry, stages
     from flows.config import load_settings
 
     try:
@@ -375,6 +379,7 @@ def models_list(ctx: typer.Context, home: HomeOption = None) -> None:
     con = db.connect(settings.database, read_only=True)
     try:
         frame = registry.list_models(con)
+        current = stages.current_model(con)
     finally:
         con.close()
     table = Table(title=f"models in {settings.home}")
@@ -382,6 +387,8 @@ def models_list(ctx: typer.Context, home: HomeOption = None) -> None:
         table.add_column(col)
     for r in frame.iter_rows(named=True):
         status = r["status"] + (" (pinned)" if r["pinned"] else "")
+        if current is not None and r["version"] == current.version:
+            status += ", in charge"
         fmt = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
         table.add_row(
             r["version"], r["kind"], str(r["as_of"]), status, r["metric"] or "",

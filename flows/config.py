@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,7 +27,13 @@ from flows.errors import ConfigError
 CONFIG_FILE = "offers.toml"
 
 
-class EventWeights(BaseModel):
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in offers.toml must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventWeights(_Strict):
     """Credit one event of each type gives a customer-product pair (before time decay)."""
 
     view: float = Field(1.0, ge=0)
@@ -41,7 +47,7 @@ class EventWeights(BaseModel):
         return self
 
 
-class InteractionSettings(BaseModel):
+class InteractionSettings(_Strict):
     """How history becomes implicit feedback."""
 
     weights: EventWeights = EventWeights()
@@ -52,7 +58,7 @@ class InteractionSettings(BaseModel):
     )
 
 
-class ALSSettings(BaseModel):
+class ALSSettings(_Strict):
     """Parameters of implicit's AlternatingLeastSquares."""
 
     factors: int = Field(64, gt=0)
@@ -61,7 +67,7 @@ class ALSSettings(BaseModel):
     iterations: int = Field(15, gt=0)
 
 
-class BPRSettings(BaseModel):
+class BPRSettings(_Strict):
     """Parameters of implicit's BayesianPersonalizedRanking (trained on one thread)."""
 
     factors: int = Field(64, gt=0)
@@ -70,7 +76,7 @@ class BPRSettings(BaseModel):
     iterations: int = Field(100, gt=0)
 
 
-class ItemKNNSettings(BaseModel):
+class ItemKNNSettings(_Strict):
     """Item-item nearest neighbours (cosine or BM25 weighting)."""
 
     neighbours: int = Field(50, gt=0)
@@ -81,7 +87,7 @@ class ItemKNNSettings(BaseModel):
 ModelKind = Literal["als", "bpr", "item_cosine", "item_bm25"]
 
 
-class OfferSettings(BaseModel):
+class OfferSettings(_Strict):
     """List lengths per channel."""
 
     shop_k: int = Field(20, gt=0, le=500)
@@ -94,7 +100,7 @@ class OfferSettings(BaseModel):
         return self
 
 
-class GateSettings(BaseModel):
+class GateSettings(_Strict):
     """The nightly promotion gate (see models/gate.py)."""
 
     enabled: bool = True
@@ -114,7 +120,9 @@ class GateSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything a run needs. ``home`` holds all state: config, database, models, exports."""
 
-    model_config = SettingsConfigDict(env_prefix="OFFERS_", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="OFFERS_", env_nested_delimiter="__", extra="forbid"
+    )
 
     home: Path = Path("offers-home")
     source_dir: Path | None = Field(

@@ -22,8 +22,9 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise BusyError(
-                f"{path} is open in another process (a run, a backfill, or a reader holding "
-                f"it for writing); wait for it to finish. DuckDB said: {exc}"
+                f"{path} is open in another process (a run, a backfill, or any other reader: "
+                f"DuckDB allows one writing process or several read-only ones); wait for it "
+                f"to finish. DuckDB said: {exc}"
             ) from exc
         raise
     sqlfiles.run_script(con, "schema/init")

@@ -87,3 +87,12 @@ def test_invalid_configuration_exits_2_naming_the_setting(tmp_path):
     result = runner.invoke(app, ["run", "--home", str(home)])
     assert result.exit_code == 2
     assert "offers.toml is not valid TOML" in result.output
+
+
+def test_a_typo_in_the_configuration_is_an_error(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "offers.toml").write_text('[gate]\nmetrik = "ndcg"\n')
+    result = runner.invoke(app, ["run", "--home", str(home)])
+    assert result.exit_code == 2
+    assert "gate.metrik: Extra inputs are not permitted" in result.output

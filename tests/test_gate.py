@@ -113,6 +113,7 @@ def test_a_bad_model_is_not_promoted_and_the_run_publishes_with_the_kept_one(sma
     listing = runner.invoke(app, ["models", "--home", str(home)])
     assert listing.exit_code == 0, listing.output
     assert good in listing.output and "rejected" in listing.output
+    assert "promoted, in charge" in listing.output
     promoted = runner.invoke(
         app, ["models", "--home", str(home), "promote", second["trained_version"]]
     )
