@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -42,6 +43,7 @@ MODEL_CLASSES: dict[str, Any] = {
     "item_bm25": BM25Recommender,
 }
 DENSE_BLOCK = 20_000_000  # scores held at once by dense scorers (80 MB of float32)
+GLOBAL_SHARE = 1e-6  # category popularity: weight of global popularity (breaks ties, fills)
 
 
 class Scorer(Protocol):
@@ -159,11 +161,90 @@ class CategoryPopularityScorer(DenseScorer):
         self.taste = sp.diags(1.0 / totals).astype(np.float32) @ taste
         self.weighted = (onehot.multiply(popularity.reshape(-1, 1))).T.tocsr().astype(np.float32)
         self.popularity = popularity.astype(np.float32)
+        self.item_category = item_category
         self.n_items = n_items
 
     def scores(self, userids: np.ndarray) -> np.ndarray:
         block = (self.taste[userids] @ self.weighted).toarray()
-        return block + 1e-6 * self.popularity
+        return block + GLOBAL_SHARE * self.popularity
+
+    def recommend(
+        self,
+        userid: np.ndarray,
+        user_items: sp.csr_matrix,
+        N: int = 10,
+        filter_already_liked_items: bool = True,
+        filter_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The dense result without the dense matrix: only a few items per category compete.
+
+        Within a category the order is the popularity order for everyone, so a customer's
+        top N lie among the first N + (their exclusions) items of each category they like,
+        plus as many of the globally most popular items (the tiny global share). Scoring only
+        those candidates is exact and costs O(users x liked categories x N).
+        """
+        userid = np.atleast_1d(userid)
+        n_users, k = len(userid), min(N, self.n_items)
+        out_ids = np.zeros((n_users, k), dtype=np.int32)
+        out_scores = np.full((n_users, k), -np.inf, dtype=np.float32)
+        if n_users == 0 or k == 0:
+            return out_ids, out_scores
+        excluded = user_items if filter_already_liked_items else None
+        allowed = self.popularity > 0
+        if filter_items is not None and len(filter_items):
+            allowed[filter_items] = False
+        order = np.lexsort((-self.popularity, self.item_category))
+        order = order[allowed[order]]
+        cats = self.item_category[order]
+        n_cat = self.taste.shape[1]
+        starts = np.searchsorted(cats, np.arange(n_cat))
+        sizes = np.searchsorted(cats, np.arange(n_cat), side="right") - starts
+        top_global = np.argsort(-self.popularity[order], kind="stable")
+        step = 50_000
+        for lo in range(0, n_users, step):
+            rows = np.arange(lo, min(lo + step, n_users))
+            extra = 0 if excluded is None else int(np.diff(excluded[rows].indptr).max(initial=0))
+            m = k + extra
+            taste = self.taste[userid[rows]].tocoo()
+            take = np.minimum(sizes[taste.col], m)
+            owner = np.repeat(taste.row, take)
+            first = np.repeat(starts[taste.col], take)
+            pos = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)
+            items = order[first + pos]
+            share = np.repeat(taste.data, take)
+            g = min(m, len(top_global))
+            g_owner = np.repeat(np.arange(len(rows)), g)
+            g_items = np.tile(order[top_global[:g]], len(rows))
+            owner = np.concatenate([owner, g_owner])
+            items = np.concatenate([items, g_items])
+            score = (
+                np.concatenate([share, np.zeros(len(g_items), dtype=np.float32)])
+                * self.popularity[items]
+            ) + GLOBAL_SHARE * self.popularity[items]
+            cand = pl.DataFrame(
+                {"u": owner.astype(np.int32), "i": items.astype(np.int32), "s": score},
+            )
+            if excluded is not None:
+                ex = excluded[rows].tocoo()
+                cand = cand.join(
+                    pl.DataFrame({"u": ex.row.astype(np.int32), "i": ex.col.astype(np.int32)}),
+                    on=["u", "i"],
+                    how="anti",
+                )
+            # one row per (user, item): an item can come from its category and the global top;
+            # then the k best per user, ties broken by item index (deterministic)
+            top = (
+                cand.group_by("u", "i")
+                .agg(pl.col("s").max())
+                .sort(["u", "s", "i"], descending=[False, True, False])
+                .with_columns(r=pl.int_range(pl.len()).over("u"))
+                .filter(pl.col("r") < k)
+            )
+            u = rows[0] + top.get_column("u").to_numpy()
+            r = top.get_column("r").to_numpy()
+            out_ids[u, r] = top.get_column("i").to_numpy()
+            out_scores[u, r] = top.get_column("s").to_numpy()
+        return out_ids, out_scores
 
 
 class PopularityScorer(DenseScorer):
