@@ -48,7 +48,7 @@ from flows.contract import (
     Entity,
 )
 from flows.errors import SourceError
-from flows.generate import CONSENT_SHARE, _arrow_schema, _contract_paths
+from flows.generate import CONSENT_SHARE, arrow_schema, contract_paths
 
 DEFAULT_STOCK = 1_000  # neither dataset has stock: every product with a price is offerable
 BATCH_ROWS = 256_000  # rows per Arrow batch / Parquet row group when writing
@@ -235,7 +235,7 @@ def _write_entity(
 
     The statement returns the contract's columns, cast to their types and sorted by the key.
     """
-    schema = _arrow_schema(entity)
+    schema = arrow_schema(entity)
     rows = 0
     rel = sqlfiles.run(con, name, params)
     if rel is None:
@@ -277,7 +277,7 @@ def _run_import(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir} exists and is not a folder")
-    if existing := _contract_paths(out_dir) if out_dir.exists() else []:
+    if existing := contract_paths(out_dir) if out_dir.exists() else []:
         names = ", ".join(p.name for p in existing)
         raise ValueError(f"{out_dir} already holds contract files ({names}); refusing to overwrite")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -308,7 +308,7 @@ def _run_import(
                 f"{dataset}: {rows_in} rows in, but {used} used + "
                 f"{sum(dropped.values())} dropped; an adapter rule lost rows"
             )
-        if existing := _contract_paths(out_dir):
+        if existing := contract_paths(out_dir):
             names = ", ".join(p.name for p in existing)
             raise ValueError(f"{out_dir} gained contract files ({names}) during the import")
         for entity in ENTITIES:

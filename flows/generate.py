@@ -197,12 +197,12 @@ def _frame(entity: Entity, *columns: pl.Series | np.ndarray) -> pl.DataFrame:
     )
 
 
-def _arrow_schema(entity: Entity) -> pa.Schema:
+def arrow_schema(entity: Entity) -> pa.Schema:
     return pa.schema([pa.field(c.name, _ARROW_TYPES[c.sql_type]) for c in entity.columns])
 
 
 def _to_arrow(frame: pl.DataFrame, entity: Entity) -> pa.Table:
-    return frame.to_arrow().cast(_arrow_schema(entity))
+    return frame.to_arrow().cast(arrow_schema(entity))
 
 
 def _write(frame: pl.DataFrame, path: Path, entity: Entity, fmt: str) -> None:
@@ -221,7 +221,7 @@ class _SingleFileWriter:
         self._parquet: pq.ParquetWriter | None = None
         self._csv: IO[bytes] | None = None
         if fmt == "parquet":
-            self._parquet = pq.ParquetWriter(path, _arrow_schema(entity), compression="zstd")
+            self._parquet = pq.ParquetWriter(path, arrow_schema(entity), compression="zstd")
         else:
             self._csv = path.open("wb")
             self._csv.write((",".join(entity.column_names) + "\n").encode())
@@ -568,7 +568,7 @@ def _generate_chunk(
 # --- entry point --------------------------------------------------------------------------------
 
 
-def _contract_paths(out_dir: Path) -> list[Path]:
+def contract_paths(out_dir: Path) -> list[Path]:
     """Contract files or folders already present in ``out_dir``."""
     candidates = [out_dir / e.name for e in ENTITIES]
     candidates += [out_dir / f"{e.name}.{ext}" for e in ENTITIES for ext in FILE_FORMATS]
@@ -611,7 +611,7 @@ def generate_shop(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir} exists and is not a folder")
-    if existing := _contract_paths(out_dir) if out_dir.exists() else []:
+    if existing := contract_paths(out_dir) if out_dir.exists() else []:
         names = ", ".join(p.name for p in existing)
         raise ValueError(f"{out_dir} already holds contract files ({names}); refusing to overwrite")
 

@@ -28,7 +28,7 @@ from flows.cli_import import import_app
 from flows.contract import ENTITIES
 from flows.errors import SourceError
 from flows.extract import extract
-from flows.generate import _arrow_schema
+from flows.generate import arrow_schema
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 REES46_DIR = DATASETS / "rees46-multicategory-2019oct-head"
@@ -114,7 +114,7 @@ def _check_schema(out: Path) -> None:
         assert (
             pq.read_schema(out / f"{entity.name}.parquet")
             .remove_metadata()
-            .equals(_arrow_schema(entity))
+            .equals(arrow_schema(entity))
         ), entity.name
 
 
