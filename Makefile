@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint format lock clean
+.PHONY: install demo test bench lint format lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# Not part of the tests: the job's stages against the bare libraries (minutes).
+bench: $(STAMP)
+	$(BIN)/offers bench --work bench-work
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,4 +44,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) demo-home .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) demo-home bench-work .pytest_cache .ruff_cache .hypothesis

@@ -353,6 +353,68 @@ def evaluate(
     out.print(f"report: {json_path} and {html_path}")
 
 
+@app.command()
+def bench(
+    work: Annotated[
+        Path, typer.Option(help="Working folder (the shop is kept for re-runs).")
+    ] = Path("bench-work"),
+    customers: Annotated[int, typer.Option(min=100)] = 100_000,
+    products: Annotated[int, typer.Option(min=10)] = 20_000,
+    days: Annotated[int, typer.Option(min=7)] = 60,
+    seed: int = 1,
+    repeat: Annotated[int, typer.Option(min=1, help="Runs per side; medians are shown.")] = 3,
+) -> None:
+    """Time the job's stages against the bare libraries doing the same work, same process."""
+    import pyarrow.parquet as pq
+
+    from flows import bench as B
+    from flows.config import Settings
+
+    end = dt.date(2025, 6, 1)
+    source = work / "source"
+    if not source.exists():
+        t0 = time.perf_counter()
+        made = _generate(source, customers, products, days, seed, end, "parquet")
+        out.print(
+            f"generated {made.customers:,} customers, {made.events:,} events, "
+            f"{made.order_lines:,} order lines in {time.perf_counter() - t0:.1f} s"
+        )
+    events = sum(pq.ParquetFile(p).metadata.num_rows for p in (source / "events").glob("*.parquet"))
+    params = Settings().als.model_dump()
+    job_runs, bare_runs = [], []
+    rows = 0
+    for i in range(repeat):
+        with console.status(f"run {i + 1}/{repeat}: the job's stages ..."):
+            steps, rows = B.job_once(source, work / "home", end)
+            job_runs.append(steps)
+        with console.status(f"run {i + 1}/{repeat}: the bare libraries ..."):
+            bare_runs.append(B.bare_once(source, end, params, seed))
+    job, bare = B.summarise(job_runs), B.summarise(bare_runs)
+    table = Table(title=f"median of {repeat} runs, {events:,} events, ALS {params['factors']} "
+                  f"factors x {params['iterations']} iterations, top-{B.K}")  # fmt: skip
+    for col in ("side", "step", "seconds", "peak RSS MB", "throughput"):
+        table.add_column(col, justify="left" if col in ("side", "step") else "right")
+    rate = {
+        "extract": f"{events / job['extract']['seconds']:,.0f} events/s",
+        "offer": f"{rows / B.K / job['offer']['seconds']:,.0f} customers/s",
+        "aggregate": f"{events / bare['aggregate']['seconds']:,.0f} events/s",
+    }
+    for side, figures in (("job", job), ("bare", bare)):
+        for step, f in figures.items():
+            table.add_row(side, step, f"{f['seconds']:.2f}", f"{f['peak_rss_mb']:,.0f}",
+                          rate.get(step, ""))  # fmt: skip
+    out.print(table)
+    job_core = sum(job[s]["seconds"] for s in ("extract", "learn", "offer"))
+    bare_all = sum(f["seconds"] for f in bare.values())
+    job_all = job_core + job["publish"]["seconds"]
+    out.print(
+        f"job extract+learn+offer {job_core:.2f} s vs bare {bare_all:.2f} s: ratio "
+        f"{job_core / bare_all:.2f} (the job also validates, quarantines, decays, applies "
+        f"returns, exclusions, stock and consent); with publish {job_all:.2f} s, ratio "
+        f"{job_all / bare_all:.2f}"
+    )
+
+
 models_app = typer.Typer(
     help="The model registry: list versions and scores, promote, roll back, unpin.",
     add_completion=False,

@@ -96,3 +96,18 @@ def test_a_typo_in_the_configuration_is_an_error(tmp_path):
     result = runner.invoke(app, ["run", "--home", str(home)])
     assert result.exit_code == 2
     assert "gate.metrik: Extra inputs are not permitted" in result.output
+
+
+def test_bench_compares_the_job_with_the_bare_libraries(tmp_path):
+    result = runner.invoke(
+        app,
+        ["bench", "--work", str(tmp_path / "bench"), "--customers", "300", "--products", "60",
+         "--days", "20", "--repeat", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for step in ("extract", "learn", "offer", "publish", "aggregate", "matrix", "train"):
+        assert f" {step} " in result.output
+    assert "events/s" in result.output and "customers/s" in result.output
+    assert "job extract+learn+offer" in result.output and "ratio" in result.output
+    published = tmp_path / "bench" / "home" / "exports" / "latest" / "shop.parquet"
+    assert pl.read_parquet(published).height > 0
