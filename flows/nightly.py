@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import db, stages
 from flows.config import Settings, load_settings
-from flows.errors import BusyError, TrainingError
+from flows.errors import BusyError, OffersError, TrainingError
 from flows.evaluate import holdout, judged_scores
 from flows.extract import EntityLoad, extract
 from flows.publish import publish
@@ -140,13 +140,15 @@ def gate_task(settings: Settings, as_of: dt.date, spec: ModelSpec) -> dict[str, 
 @task(name="choose", **TASK)
 def choose_task(
     settings: Settings, history: stages.History, fitted: Fitted, verdict: dict[str, Any]
-) -> tuple[Fitted, str | None]:
+) -> tuple[Fitted, str | None, dict[str, Any]]:
     """The model that makes tonight's lists: the new one, the current one, or a baseline.
 
-    Returns it and the registered version in charge (None: a version registered tonight).
+    Returns it, the registered version in charge (None: a version registered tonight) and
+    the verdict (amended when the current model's files turn out to be missing).
     """
+    verdict = dict(verdict)
     if verdict["action"] == gate.PROMOTE:
-        return fitted, None
+        return fitted, None, verdict
     if verdict["action"] == gate.KEEP_CURRENT:
         con = db.connect(settings.database)
         try:
@@ -154,10 +156,19 @@ def choose_task(
         finally:
             con.close()
         assert current is not None
-        stored = stages.load_model(current)
-        return reuse(history.inputs, stored), current.version
+        try:
+            stored = stages.load_model(current)
+        except OffersError as exc:
+            if "baseline_kind" not in verdict:  # pinned by an engineer: do not second-guess
+                raise
+            # the gate chose the current model but its files are gone: publish the baseline
+            verdict["action"] = gate.BASELINE
+            verdict["reason"] += f"; but {exc}; publishing {verdict['baseline_kind']} instead"
+            get_run_logger().warning("gate: %s", verdict["reason"])
+        else:
+            return reuse(history.inputs, stored), current.version, verdict
     baseline = ModelSpec(verdict["baseline_kind"])
-    return fit_prepared(prepare(history.inputs), baseline, seed=settings.seed), None
+    return fit_prepared(prepare(history.inputs), baseline, seed=settings.seed), None, verdict
 
 
 @task(name="offer", **TASK)
@@ -340,8 +351,8 @@ def _run_stages(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict
         t0 = time.perf_counter()
         assert fitted.spec is not None
         verdict = gate_task(settings, as_of, fitted.spec)
+        chosen, in_charge, verdict = choose_task(settings, history, fitted, verdict)
         summary["gate"] = verdict
-        chosen, in_charge = choose_task(settings, history, fitted, verdict)
         timings["gate"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
         lists = offer_task(settings, history, chosen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -130,6 +131,14 @@ def test_a_bad_model_is_not_promoted_and_the_run_publishes_with_the_kept_one(sma
     assert back.exit_code == 0, back.output
     assert f"rolled back {second['trained_version']}; {good} is in charge (pinned)" in back.output
     assert runner.invoke(app, ["models", "--home", str(home), "unpin"]).exit_code == 0
+    # the kept model's files disappear: the run publishes the baseline instead, and says so
+    shutil.rmtree(home / "models" / good)
+    fourth = nightly(as_of=END, home=str(home), source=str(small_shop))
+    assert fourth["gate"]["action"] == "baseline"
+    assert "is registered but" in fourth["gate"]["reason"]
+    assert fourth["gate"]["reason"].endswith("publishing popular instead")
+    assert fourth["model_version"].startswith("popular-")
+    assert verify(home / "exports" / "latest")["model_version"] == fourth["model_version"]
     unknown = runner.invoke(app, ["models", "--home", str(home), "promote", "nope"])
     assert unknown.exit_code == 1
     assert "no model version 'nope'" in unknown.output
