@@ -144,7 +144,10 @@ def build_lists(
         need = np.setdiff1d(warm_users, full.get_column(C.USER_IDX).to_numpy())
         # fill only from items the model list does not already hold: ask for k more
         fill = popular_lists(popularity, need, exclusions, blocked_items, 2 * k)
-        parts.append(merge_with_fill(primary, fill, k, model_source, C.SOURCE_FILL))
+        # full model lists pass through untouched; only short ones are merged with the fill
+        short = pl.col(C.USER_IDX).is_in(pl.Series(need).implode())
+        parts.append(primary.filter(~short).with_columns(pl.lit(model_source).alias(C.SOURCE)))
+        parts.append(merge_with_fill(primary.filter(short), fill, k, model_source, C.SOURCE_FILL))
     if len(cold_users):
         cold = popular_lists(popularity, cold_users, exclusions, blocked_items, k)
         parts.append(cold.with_columns(pl.lit(C.SOURCE_COLD_START).alias(C.SOURCE)))
@@ -163,9 +166,15 @@ def build_lists(
 
 def to_offers(lists: pl.DataFrame, users: IdMap, items: IdMap) -> pl.DataFrame:
     """Replace indices with external ids: (customer_id, rank, product_id, score, source)."""
-    return (
-        lists.join(users.frame(C.CUSTOMER, C.USER_IDX), on=C.USER_IDX)
-        .join(items.frame(C.PRODUCT, C.ITEM_IDX), on=C.ITEM_IDX)
-        .select(*C.OFFER_COLUMNS)
-        .sort(C.CUSTOMER, C.RANK)
+    # indices are positions in the maps: a gather, not a hash join. Maps built fresh are
+    # sorted by id, so (user index, rank) order is (customer_id, rank) order.
+    lists = lists.sort(C.USER_IDX, C.RANK)
+    return pl.DataFrame(
+        {
+            C.CUSTOMER: users.ids.gather(lists.get_column(C.USER_IDX)),
+            C.RANK: lists.get_column(C.RANK),
+            C.PRODUCT: items.ids.gather(lists.get_column(C.ITEM_IDX)),
+            C.SCORE: lists.get_column(C.SCORE),
+            C.SOURCE: lists.get_column(C.SOURCE),
+        }
     )
