@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 END = dt.date(2025, 6, 1)  # generated shops cover [END - days, END)
@@ -121,3 +122,11 @@ def write_source(folder: Path, frames: dict[str, pl.DataFrame], fmt: str = "csv"
         else:
             frame.write_parquet(folder / f"{name}.parquet")
     return folder
+
+
+def assert_same_lists(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """Same customers, ranks, products and sources; scores equal up to float summation order
+    (DuckDB and polars may add the same numbers in a different order run to run)."""
+    keys = ["customer_id", "rank", "product_id", "source"]
+    assert got.select(keys).equals(want.select(keys))
+    assert np.allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-5)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import END, tiny_frames, ts, write_source
+from helpers import END, assert_same_lists, tiny_frames, ts, write_source
 
 from flows import db, stages
 from flows.config import load_settings
@@ -198,7 +198,7 @@ def test_nothing_at_or_after_the_as_of_date_influences_the_offers(small_shop, tm
     late = pl.read_parquet(small_shop / "events" / "*.parquet").filter(pl.col("occurred_at") >= cut)
     assert late.height > 1000
     assert lists["full"].height > 0
-    assert lists["full"].equals(lists["before"])
+    assert_same_lists(lists["full"], lists["before"])
     assert not math.isnan(lists["full"].get_column("score").sum())
 
 
