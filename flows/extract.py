@@ -183,9 +183,16 @@ def extract(
     con = db.connect(database)
     try:
         with db.transaction(con):
-            return [
-                load_entity(con, source_dir, entity, run_id=run_id, loaded_at=loaded_at)
-                for entity in contract.ENTITIES
-            ]
+            loads = []
+            for entity in contract.ENTITIES:
+                loads.append(
+                    load_entity(con, source_dir, entity, run_id=run_id, loaded_at=loaded_at)
+                )
+            return loads
+    except SourceError as exc:
+        # the message names file, row and column; the frames below would only keep the closed
+        # connection alive until exit (and DuckDB's bindings then report it as leaked)
+        raise exc.with_traceback(None) from None
     finally:
         con.close()
+        del con
