@@ -11,7 +11,6 @@ import datetime as dt
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,9 +48,6 @@ HomeOption = Annotated[
 
 def _fail(exc: OffersError) -> typer.Exit:
     console.print(f"[bold red]error:[/] {exc}")
-    # the traceback's frames still hold the run's closed DuckDB connections; releasing them
-    # now keeps DuckDB's bindings from reporting them as leaked when the interpreter exits
-    traceback.clear_frames(exc.__traceback__)
     return typer.Exit(exc.exit_code)
 
 
