@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         None, description="folder with the shop's source files; default <home>/source"
     )
     seed: int = 42
+    duckdb_memory_limit: str | None = Field(
+        None, description="e.g. '4GB'; DuckDB spills to disk beyond it (default: 80% of RAM)"
+    )
+    duckdb_threads: int | None = Field(None, gt=0, description="default: all cores")
     interactions: InteractionSettings = InteractionSettings()
     model: ModelKind = Field("als", description="the model the nightly job trains")
     als: ALSSettings = ALSSettings()
@@ -155,7 +159,10 @@ class Settings(BaseSettings):
 
     def config_hash(self) -> str:
         """Hash of every setting that changes the offers (not where files live)."""
-        payload = self.model_dump(mode="json", exclude={"home", "source_dir"})
+        payload = self.model_dump(
+            mode="json",
+            exclude={"home", "source_dir", "duckdb_memory_limit", "duckdb_threads"},
+        )
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

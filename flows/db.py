@@ -11,14 +11,25 @@ import duckdb
 from flows import sqlfiles
 from flows.errors import BusyError
 
+_CONFIG: dict[str, str] = {}
+
+
+def configure(*, memory_limit: str | None = None, threads: int | None = None) -> None:
+    """Process-wide DuckDB limits for every later ``connect`` (the run's settings)."""
+    _CONFIG.clear()
+    if memory_limit:
+        _CONFIG["memory_limit"] = memory_limit
+    if threads:
+        _CONFIG["threads"] = str(threads)
+
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the database at ``path`` with the job's schema in place."""
     try:
         if read_only:
-            return duckdb.connect(str(path), read_only=True)
+            return duckdb.connect(str(path), read_only=True, config=dict(_CONFIG))
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path))
+        con = duckdb.connect(str(path), config=dict(_CONFIG))
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise BusyError(

@@ -297,6 +297,7 @@ def nightly(
 ) -> dict[str, Any]:
     """Run the whole job for one as-of date (default: today, UTC); return the run summary."""
     settings = load_settings(Path(home) if home else None, source_dir=source)
+    db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return run_nightly(settings, as_of=as_of or now.date(), now=now)
 

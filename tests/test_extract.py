@@ -232,3 +232,18 @@ def test_a_database_held_by_another_process_is_a_clear_busy_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_duckdb_limits_come_from_the_settings(tmp_path):
+    from flows import db as dbmod
+
+    dbmod.configure(memory_limit="300MB", threads=1)
+    try:
+        con = dbmod.connect(tmp_path / "offers.duckdb")
+        limits = con.sql(
+            "select current_setting('memory_limit'), current_setting('threads')"
+        ).fetchall()
+        con.close()
+    finally:
+        dbmod.configure()
+    assert limits == [("286.1 MiB", 1)]
