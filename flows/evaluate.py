@@ -22,7 +22,7 @@ from flows import sqlfiles, stages
 from flows.config import Settings
 from models import columns as C
 from models.candidates import ModelSpec
-from models.metrics import ranking_metrics
+from models.metrics import METRIC_KEYS, lift, ranking_metrics
 from models.recommender import Fitted, fit_prepared, prepare, recommend
 
 TRUTH_KINDS = ("purchase", "add_to_cart", "view")
@@ -178,20 +178,8 @@ def judged_scores(
     return scores, judged.height
 
 
-TABLE_COLUMNS = (
-    "candidate",
-    "channel",
-    "k",
-    "precision",
-    "recall",
-    "map",
-    "ndcg",
-    "hit_rate",
-    "coverage",
-    "novelty",
-    "fallback_share",
-    "fit_s",
-)
+# the report's table: who, which list, the list metrics (not the customer counts), fit time
+TABLE_COLUMNS = ("candidate", "channel", "k", *METRIC_KEYS[:-2], "fit_s")
 
 
 def build_report(
@@ -207,8 +195,8 @@ def build_report(
     candidates = list(dict.fromkeys(r["candidate"] for r in rows))
     scores = {c: main_score(rows, c, g.metric, g.k) for c in candidates}
     popular = scores.get("popular")
-    lift = {
-        c: (s - popular) / popular if popular else float("inf") if s > 0 else 0.0
+    lifts = {
+        c: lift({"main": s}, {"main": popular}, key="main")
         for c, s in scores.items()
         if popular is not None
     }
@@ -223,7 +211,7 @@ def build_report(
         "judged_customers": data.truth["purchase"].get_column(C.CUSTOMER).n_unique(),
         "main": main,
         "main_scores": scores,
-        "lift_over_popular": lift,
+        "lift_over_popular": lifts,
         "best": best,
         "best_is_baseline": best in set(baselines),
         "best_baseline_score": best_baseline,

@@ -29,7 +29,6 @@ METRIC_KEYS = (
 )
 
 _COUNT = "count"
-_MODEL = "model"
 _KEY = (C.CUSTOMER, C.PRODUCT)
 
 
@@ -218,24 +217,6 @@ def ranking_metrics(
         "customers_judged": float(judged),
         "customers_listed": float(listed),
     }
-
-
-def metrics_table(per_model: Mapping[str, Mapping[str, float]]) -> pl.DataFrame:
-    """One row per model: a ``model`` column, then one Float64 column per metric.
-
-    Columns follow :data:`METRIC_KEYS` first, then any other keys in first-seen order; a
-    metric a model lacks is null. Rows keep the mapping's order.
-    """
-    keys = [key for key in METRIC_KEYS if any(key in m for m in per_model.values())]
-    for metrics in per_model.values():
-        keys.extend(key for key in metrics if key not in keys)
-    data: dict[str, pl.Series] = {_MODEL: pl.Series(_MODEL, list(per_model), dtype=pl.String)}
-    for key in keys:
-        values = [m.get(key) for m in per_model.values()]
-        data[key] = pl.Series(
-            key, [None if v is None else float(v) for v in values], dtype=pl.Float64
-        )
-    return pl.DataFrame(data)
 
 
 def lift(metrics: Mapping[str, float], baseline: Mapping[str, float], key: str = "ndcg") -> float:

@@ -11,9 +11,6 @@ import polars as pl
 
 END = dt.date(2025, 6, 1)  # generated shops cover [END - days, END)
 
-# Small, fast model for tests that do not judge quality.
-FAST_ALS = {"factors": 8, "iterations": 3}
-
 DATA_TABLES = (
     "customers",
     "products",

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models import columns as C
-from models.metrics import METRIC_KEYS, lift, metrics_table, ranking_metrics
+from models.metrics import METRIC_KEYS, lift, ranking_metrics
 
 ALS, FILL, COLD = C.SOURCE_MODEL, C.SOURCE_FILL, C.SOURCE_COLD_START
 ACCURACY = ("precision", "recall", "map", "ndcg", "hit_rate")
@@ -236,19 +236,6 @@ def test_bad_arguments_are_refused():
         metrics(catalogue_size=0)
     with pytest.raises(ValueError, match="lacks columns"):
         metrics(lists=LISTS.drop(C.SOURCE))
-
-
-def test_metrics_table_is_one_row_per_model():
-    table = metrics_table({"als": metrics(), "popular": metrics(k=1)})
-    assert table.columns == ["model", *METRIC_KEYS]
-    assert table.get_column("model").to_list() == ["als", "popular"]
-    assert table.get_column("precision").to_list() == pytest.approx([1 / 3, 0.0])
-    assert all(dtype == pl.Float64 for dtype in table.drop("model").dtypes)
-    # uneven keys: missing is null, extra keys go last
-    table = metrics_table({"m1": {"ndcg": 0.5, "extra": 1}, "m2": {"recall": 0.25}})
-    assert table.columns == ["model", "recall", "ndcg", "extra"]
-    assert table.get_column("recall").to_list() == [None, 0.25]
-    assert metrics_table({}).columns == ["model"]
 
 
 def test_lift():
