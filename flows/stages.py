@@ -73,13 +73,14 @@ def read_history(
         assert rel is not None
         return rel.pl()
 
+    products = frame("marts/products", use_stock=use_stock)
     inputs = Inputs(
         interactions=frame("marts/interactions"),
         recent=frame("marts/interactions", lookback_days=cfg.popularity_days),
         exclusions=frame("marts/exclusions"),
         customers=frame("marts/served_customers"),
-        products=frame("marts/products"),
-        offerable=frame("marts/offerable_products", use_stock=use_stock),
+        products=products.select(C.PRODUCT, C.CATEGORY),
+        offerable=products.filter(pl.col("offerable")).select(C.PRODUCT, C.CATEGORY),
     )
     window = frame("marts/data_window").row(0, named=True)
     return History(inputs=inputs, window=window)
