@@ -43,6 +43,16 @@ class Holdout:
     def served(self) -> pl.Series:
         return self.history.inputs.customers.get_column(C.CUSTOMER)
 
+    def metrics(self, lists: pl.DataFrame, truth: pl.DataFrame, k: int) -> dict[str, float]:
+        """``ranking_metrics`` against this split's catalogue and training popularity."""
+        return ranking_metrics(
+            lists,
+            truth,
+            k,
+            catalogue_size=max(self.history.inputs.offerable.height, 1),
+            item_popularity=self.item_popularity,
+        )
+
 
 def holdout(
     con: duckdb.DuckDBPyConnection, settings: Settings, *, as_of: dt.date, days: int
@@ -93,7 +103,6 @@ def score_lists(
     data: Holdout, lists: dict[str, pl.DataFrame], settings: Settings
 ) -> list[dict[str, Any]]:
     """Metrics per channel, list length and truth kind."""
-    catalogue = max(data.history.inputs.offerable.height, 1)
     consenting = data.history.inputs.customers.filter(pl.col(C.EMAIL_CONSENT)).select(C.CUSTOMER)
     plan = [(C.CHANNEL_SHOP, k) for k in sorted({10, settings.offers.shop_k})] + [
         (C.CHANNEL_EMAIL, settings.offers.email_k)
@@ -104,13 +113,7 @@ def score_lists(
             truth = data.truth[kind]
             if channel == C.CHANNEL_EMAIL:  # only consenting customers can get an email
                 truth = truth.join(consenting, on=C.CUSTOMER, how="semi")
-            metrics = ranking_metrics(
-                lists[channel],
-                truth,
-                k,
-                catalogue_size=catalogue,
-                item_popularity=data.item_popularity,
-            )
+            metrics = data.metrics(lists[channel], truth, k)
             rows.append({"channel": channel, "k": k, "truth": kind, **metrics})
     return rows
 
@@ -167,13 +170,7 @@ def judged_scores(
     for spec in specs:
         fitted = fit_prepared(data.prepared, spec, seed=settings.seed)
         lists = recommend(fitted, k, users=users)
-        metrics = ranking_metrics(
-            lists,
-            truth,
-            k,
-            catalogue_size=max(data.history.inputs.offerable.height, 1),
-            item_popularity=data.item_popularity,
-        )
+        metrics = data.metrics(lists, truth, k)
         scores[spec.label] = float(metrics[metric])
     return scores, judged.height
 
