@@ -1,4 +1,4 @@
-"""Tests for the real-data adapters (flows/adapters.py) and their CLI (flows/cli_import.py).
+"""Tests for the real-data adapters (flows/adapters.py) and their CLI (flows/cli/importing.py).
 
 Small inputs are written here in the datasets' exact raw formats (CRLF, truncated last lines,
 quoted fields, pandas-style float ids); the published slices in ``shared/datasets`` are used
@@ -24,7 +24,7 @@ from flows.adapters import (
     import_online_retail,
     import_rees46,
 )
-from flows.cli_import import import_app
+from flows.cli.importing import import_app
 from flows.contract import ENTITIES
 from flows.errors import SourceError
 from flows.extract import extract

@@ -1,0 +1,204 @@
+"""``offers evaluate`` and ``offers bench``: judge candidates offline, time the stages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from flows.cli import HomeOption, _fail, _generate, console, out
+from flows.errors import OffersError
+
+
+def evaluate(
+    home: HomeOption = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="End of the holdout (default: today, UTC)."),
+    ] = None,
+    holdout_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Days judged before --as-of (default: gate.holdout_days)."),
+    ] = None,
+    candidates: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated kinds: als, bpr, item_cosine, item_bm25, popular, "
+            "popular_category."
+        ),
+    ] = "popular,popular_category,als,bpr,item_cosine,item_bm25",
+    search: Annotated[
+        bool,
+        typer.Option(help="Also search model and weighting parameters on the window before."),
+    ] = False,
+    budget_s: Annotated[float, typer.Option(min=1, help="Time budget of the search.")] = 120,
+    trials: Annotated[int, typer.Option(min=1, help="Most configurations the search tries.")] = 25,
+    seed: Annotated[int, typer.Option(help="Seed of the search's draws.")] = 0,
+) -> None:
+    """Judge candidates on a time split: train before AS_OF - N days, score the N days after.
+
+    With --search, configurations are compared on the N days before that split (validation),
+    and only the winner is scored on the test window, next to the baselines.
+    """
+    from flows import db
+    from flows.config import load_settings
+    from flows.evaluate import build_report, holdout
+    from flows.evaluate import evaluate as run_evaluation
+    from flows.report import write_report
+    from flows.search import as_toml, with_interactions
+    from flows.search import search as run_search
+    from models.candidates import ModelSpec
+    from models.train import TrainingError as ModelTrainingError
+
+    day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
+    try:
+        settings = load_settings(home)
+        specs = [ModelSpec(kind.strip()) for kind in candidates.split(",") if kind.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except OffersError as exc:
+        raise _fail(exc) from exc
+    if not settings.database.is_file():
+        console.print(f"[bold red]error:[/] no database at {settings.database}; run `offers run`")
+        raise typer.Exit(2)
+    holdout_days = holdout_days or settings.gate.holdout_days
+    db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
+    t0 = time.perf_counter()
+    con = db.connect(settings.database, read_only=True)
+    found = None
+    try:
+        if search:
+            with console.status(f"searching for up to {budget_s:.0f} s ..."):
+                found = run_search(
+                    con,
+                    settings,
+                    as_of=day,
+                    holdout_days=holdout_days,
+                    budget_s=budget_s,
+                    max_trials=trials,
+                    seed=seed,
+                )
+        with console.status(f"training and judging {len(specs)} candidates ..."):
+            data = holdout(con, settings, as_of=day, days=holdout_days)
+            rows = run_evaluation(data, specs, settings)
+            if found is not None and found.best is not None:
+                best = found.best
+                variant = with_interactions(settings, best.interactions)
+                tuned = holdout(con, variant, as_of=day, days=holdout_days)
+                for row in run_evaluation(tuned, [best.spec], variant):
+                    rows.append({**row, "candidate": f"searched {row['candidate']}"})
+    except ModelTrainingError as exc:
+        console.print(
+            f"[bold red]error:[/] cannot evaluate as of {day} with {holdout_days} holdout days: "
+            f"{exc} (the history must start before {day - dt.timedelta(days=holdout_days)})"
+        )
+        raise typer.Exit(5) from exc
+    finally:
+        con.close()
+    report = build_report(data, rows, settings, seconds=time.perf_counter() - t0)
+    if found is not None and found.best is not None:
+        report["search"] = {
+            "seed": seed,
+            "validation": f"trained before {day - dt.timedelta(days=2 * holdout_days)}, judged "
+            f"to {day - dt.timedelta(days=holdout_days)}",
+            "stopped_by": found.stopped_by,
+            "trials": [t.as_dict() for t in found.trials],
+            "best": found.best.as_dict(),
+            "toml": as_toml(found.best),
+        }
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = settings.home / "reports" / f"evaluate-{day}-{holdout_days}d-{stamp}"
+    json_path, html_path = write_report(folder, report)
+    table = Table(
+        title=f"trained before {report['cut']}, judged {report['holdout_days']} days to "
+        f"{report['as_of']} ({report['judged_customers']:,} customers bought)"
+    )
+    for col in ("candidate", "list", "precision", "recall", "map", "ndcg", "hit_rate",
+                "coverage", "novelty", "fallback", "fit s"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("candidate", "list") else "right")
+    for r in report["table"]:
+        table.add_row(
+            r["candidate"], f"{r['channel']}@{r['k']}",
+            *(f"{r[m]:.4f}" for m in ("precision", "recall", "map", "ndcg", "hit_rate")),
+            f"{r['coverage']:.3f}", f"{r['novelty']:.2f}", f"{r['fallback_share']:.3f}",
+            f"{r['fit_s']:.2f}",
+        )  # fmt: skip
+    out.print(table)
+    lifts = ", ".join(f"{c} {v:+.1%}" for c, v in report["lift_over_popular"].items())
+    out.print(f"{report['main']} lift over recent popularity: {lifts}")
+    verdict = "a popularity baseline" if report["best_is_baseline"] else "a personalised model"
+    out.print(f"best on {report['main']}: {report['best']} ({verdict})")
+    if "search" in report:
+        chosen = report["search"]
+        out.print(
+            f"search: {len(chosen['trials'])} configurations, stopped by {chosen['stopped_by']}; "
+            f"best on validation {chosen['best']['candidate']} "
+            f"({report['main']} {chosen['best']['score']:.4f}). To use it, put in offers.toml:"
+        )
+        out.print(chosen["toml"], markup=False, highlight=False)
+    out.print(f"report: {json_path} and {html_path}")
+
+
+def bench(
+    work: Annotated[
+        Path, typer.Option(help="Working folder (the shop is kept for re-runs).")
+    ] = Path("bench-work"),
+    customers: Annotated[int, typer.Option(min=100)] = 100_000,
+    products: Annotated[int, typer.Option(min=10)] = 20_000,
+    days: Annotated[int, typer.Option(min=7)] = 60,
+    seed: int = 1,
+    repeat: Annotated[int, typer.Option(min=1, help="Runs per side; medians are shown.")] = 3,
+) -> None:
+    """Time the job's stages against the bare libraries doing the same work, same process."""
+    import pyarrow.parquet as pq
+
+    from flows import bench as B
+    from flows.config import Settings
+
+    end = dt.date(2025, 6, 1)
+    source = work / "source"
+    if not source.exists():
+        t0 = time.perf_counter()
+        made = _generate(source, customers, products, days, seed, end, "parquet")
+        out.print(
+            f"generated {made.customers:,} customers, {made.events:,} events, "
+            f"{made.order_lines:,} order lines in {time.perf_counter() - t0:.1f} s"
+        )
+    events = sum(pq.ParquetFile(p).metadata.num_rows for p in (source / "events").glob("*.parquet"))
+    params = Settings().als.model_dump()
+    job_runs, bare_runs = [], []
+    rows = 0
+    for i in range(repeat):
+        with console.status(f"run {i + 1}/{repeat}: the job's stages ..."):
+            steps, rows = B.job_once(source, work / "home", end)
+            job_runs.append(steps)
+        with console.status(f"run {i + 1}/{repeat}: the bare libraries ..."):
+            bare_runs.append(B.bare_once(source, end, params, seed))
+    job, bare = B.summarise(job_runs), B.summarise(bare_runs)
+    table = Table(title=f"median of {repeat} runs, {events:,} events, ALS {params['factors']} "
+                  f"factors x {params['iterations']} iterations, top-{B.K}")  # fmt: skip
+    for col in ("side", "step", "seconds", "peak RSS MB", "throughput"):
+        table.add_column(col, justify="left" if col in ("side", "step") else "right")
+    rate = {
+        "extract": f"{events / job['extract']['seconds']:,.0f} events/s",
+        "offer": f"{rows / B.K / job['offer']['seconds']:,.0f} customers/s",
+        "aggregate": f"{events / bare['aggregate']['seconds']:,.0f} events/s",
+    }
+    for side, figures in (("job", job), ("bare", bare)):
+        for step, f in figures.items():
+            table.add_row(side, step, f"{f['seconds']:.2f}", f"{f['peak_rss_mb']:,.0f}",
+                          rate.get(step, ""))  # fmt: skip
+    out.print(table)
+    job_core = sum(job[s]["seconds"] for s in ("extract", "learn", "offer"))
+    bare_all = sum(f["seconds"] for f in bare.values())
+    job_all = job_core + job["publish"]["seconds"]
+    out.print(
+        f"job extract+learn+offer {job_core:.2f} s vs bare {bare_all:.2f} s: ratio "
+        f"{job_core / bare_all:.2f} (the job also validates, quarantines, decays, applies "
+        f"returns, exclusions, stock and consent); with publish {job_all:.2f} s, ratio "
+        f"{job_all / bare_all:.2f}"
+    )
