@@ -29,11 +29,12 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from flows import db, sqlfiles, stages
-from flows.config import load_settings
+from flows import db, judge, sqlfiles, stages
+from flows.config import Settings, load_settings
 from flows.extract import extract
-from flows.publish import publish
+from flows.publish import activate, stage
 from models import columns as C
+from models import gate
 from models.recommender import fit, recommend
 
 K = 20
@@ -93,6 +94,7 @@ def job_once(source: Path, home: Path, as_of: dt.date) -> tuple[dict[str, Any], 
         return history, fit(history.inputs, stages.model_spec(settings), seed=settings.seed)
 
     history, fitted = timed(steps, "learn", learn)
+    timed(steps, "gate", lambda: judge_night(settings, as_of))
     lists = timed(
         steps,
         "offer",
@@ -116,12 +118,23 @@ def job_once(source: Path, home: Path, as_of: dt.date) -> tuple[dict[str, Any], 
                 stages.store_offers(
                     con, as_of=as_of, lists=lists, run_id="b", model_version="bench"
                 )
-                publish(settings.exports_dir, run_id="b", as_of=as_of, lists=lists, manifest={})
+                stage(settings.exports_dir, "b", as_of, lists, {"model_version": "bench"})
         finally:
             con.close()
+        activate(settings.exports_dir, "b", as_of)
 
     timed(steps, "publish", deliver)
     return steps, lists[C.CHANNEL_SHOP].height
+
+
+def judge_night(settings: Settings, as_of: dt.date) -> gate.GateDecision:
+    """The nightly gate as the flow runs it: every candidate on the same windows."""
+    con = db.connect(settings.database)
+    try:
+        data = judge.gate_data(con, settings, as_of)
+    finally:
+        con.close()
+    return judge.verdict(data, settings, stages.model_spec(settings))[0]
 
 
 def bare_once(source: Path, as_of: dt.date, params: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -100,20 +100,38 @@ class OfferSettings(_Strict):
         return self
 
 
+BaselineKind = Literal["popular", "popular_all_time", "popular_category"]
+
+
 class GateSettings(_Strict):
-    """The nightly promotion gate (see models/gate.py)."""
+    """The nightly promotion gate (see models/gate.py and docs/architecture.md)."""
 
     enabled: bool = True
-    holdout_days: int = Field(14, gt=0, description="days at the end of history held out")
+    holdout_days: int = Field(14, gt=0, description="length of each judged window, in days")
+    windows: int = Field(
+        3, ge=1, le=12, description="consecutive windows judged after one training cut"
+    )
     metric: Literal["precision", "recall", "map", "ndcg", "hit_rate"] = "ndcg"
     k: int = Field(10, gt=0, description="shop list length the metric is taken at")
-    margin: float = Field(0.05, ge=0, description="relative lift over the best baseline")
-    tolerance: float = Field(
-        0.10, ge=0, le=1, description="relative drop below the current model allowed"
+    margin: float = Field(
+        0.05, ge=0, description="relative lift over the incumbent a challenger needs"
     )
-    baselines: tuple[Literal["popular", "popular_category"], ...] = ("popular", "popular_category")
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="significance level of the paired bootstrap test"
+    )
+    bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap replicates")
+    baselines: tuple[BaselineKind, ...] = Field(
+        ("popular", "popular_all_time", "popular_category"), min_length=1
+    )
+    alternatives: tuple[ModelKind, ...] = Field(
+        ("item_cosine", "item_bm25"),
+        description="cheap model kinds judged besides the configured model every night",
+    )
     min_customers: int = Field(
-        50, ge=1, description="fewer judged customers than this: too little evidence to judge"
+        100, ge=1, description="fewer judged customers than this: too little evidence to change"
+    )
+    max_customers: int = Field(
+        10_000, ge=1, description="judged customers sampled per night (bounds the gate's cost)"
     )
 
 

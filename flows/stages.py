@@ -86,16 +86,37 @@ def read_history(
     return History(inputs=inputs, window=window)
 
 
-def model_spec(settings: Settings) -> ModelSpec:
-    """The configured production model with its configured parameters."""
-    if settings.model == "als":
+def spec_for(settings: Settings, kind: str) -> ModelSpec:
+    """A candidate of ``kind`` with the configured parameters (baselines have none)."""
+    if kind == "als":
         return ModelSpec("als", settings.als.model_dump())
-    if settings.model == "bpr":
+    if kind == "bpr":
         return ModelSpec("bpr", settings.bpr.model_dump())
     knn = settings.item_knn.model_dump()
-    if settings.model == "item_cosine":
+    if kind == "item_cosine":
         return ModelSpec("item_cosine", {"neighbours": knn["neighbours"]})
-    return ModelSpec("item_bm25", knn)
+    if kind == "item_bm25":
+        return ModelSpec("item_bm25", knn)
+    return ModelSpec(kind)
+
+
+def model_spec(settings: Settings) -> ModelSpec:
+    """The configured production model with its configured parameters."""
+    return spec_for(settings, settings.model)
+
+
+JUDGE_DIR = "judge"
+
+
+def _write_model(folder: Path, fitted: Fitted) -> None:
+    """The model file (model kinds only) and the id maps it was trained under."""
+    assert fitted.model is not None and fitted.spec is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    implicit_model = getattr(fitted.model, "model", fitted.model)  # item-item wrappers
+    if fitted.spec.kind in MODEL_KINDS:
+        implicit_model.save(str(folder / MODEL_FILE))
+    pl.DataFrame({C.CUSTOMER: fitted.users.ids}).write_parquet(folder / "users.parquet")
+    pl.DataFrame({C.PRODUCT: fitted.items.ids}).write_parquet(folder / "items.parquet")
 
 
 def save_model(
@@ -109,11 +130,14 @@ def save_model(
     metadata: dict[str, Any],
     status: str,
     scores: dict[str, Any] | None = None,
+    judge: tuple[dt.date, Fitted] | None = None,
 ) -> Path:
     """Store a model, its id maps and metadata under ``models/<version>`` and register it.
 
     ``status`` is ``promoted`` (it is in charge from now on) or ``rejected`` (kept for audit).
     Popularity baselines have no state besides their maps: no model file is written.
+    ``judge`` (cut, model): the same configuration as the gate trained it at that cut, kept
+    in ``judge/`` so later nights can re-score the model without retraining it.
     """
     assert fitted.model is not None and fitted.spec is not None
     kind = fitted.spec.kind
@@ -121,12 +145,10 @@ def save_model(
     staging = models_dir / f".tmp-{version}"
     final = models_dir / version
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    implicit_model = getattr(fitted.model, "model", fitted.model)  # item-item wrappers
-    if kind in MODEL_KINDS:
-        implicit_model.save(str(staging / MODEL_FILE))
-    pl.DataFrame({C.CUSTOMER: fitted.users.ids}).write_parquet(staging / "users.parquet")
-    pl.DataFrame({C.PRODUCT: fitted.items.ids}).write_parquet(staging / "items.parquet")
+    _write_model(staging, fitted)
+    if judge is not None and kind in MODEL_KINDS:
+        _write_model(staging / JUDGE_DIR, judge[1])
+        metadata = {**metadata, "judge_cut": judge[0].isoformat()}
     full = {
         "version": version,
         "kind": kind,
@@ -165,18 +187,27 @@ class CurrentModel:
     path: Path
     scores: dict[str, Any]
     pinned: bool = False
+    as_of: dt.date | None = None
 
 
-def current_model(con: duckdb.DuckDBPyConnection) -> CurrentModel | None:
-    row = sqlfiles.one(con, "registry/current_model")
+LATEST_DAY = dt.date(9999, 12, 31)
+
+
+def current_model(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
+) -> CurrentModel | None:
+    """The model in charge for ``as_of`` (None: in charge now, whatever its date)."""
+    row = sqlfiles.one(con, "registry/current_model", {"as_of": as_of or LATEST_DAY})
     if row is None:
         return None
-    version, kind, _as_of, path, _metadata, scores, pinned = row
-    return CurrentModel(version, kind, Path(path), json.loads(scores) if scores else {}, pinned)
+    version, kind, model_as_of, path, _metadata, scores, pinned = row
+    return CurrentModel(
+        version, kind, Path(path), json.loads(scores) if scores else {}, pinned, model_as_of
+    )
 
 
-def load_model(current: CurrentModel) -> StoredModel:
-    """Read a registered model back from ``models/<version>``."""
+def load_model(current: CurrentModel, *, judge: bool = False) -> StoredModel:
+    """Read a registered model back from ``models/<version>`` (``judge``: its judge copy)."""
     folder = current.path
     meta_path = folder / "metadata.json"
     if not meta_path.is_file():
@@ -185,6 +216,8 @@ def load_model(current: CurrentModel) -> StoredModel:
             "promote another version (offers models promote VERSION)"
         )
     metadata = json.loads(meta_path.read_text())
+    if judge:
+        folder = folder / JUDGE_DIR
     spec = ModelSpec(current.kind, metadata.get("params") or {})
     users = IdMap(pl.read_parquet(folder / "users.parquet").get_column(C.CUSTOMER))
     items = IdMap(pl.read_parquet(folder / "items.parquet").get_column(C.PRODUCT))
@@ -197,6 +230,12 @@ def load_model(current: CurrentModel) -> StoredModel:
         else:
             model = loaded
     return StoredModel(spec=spec, model=model, users=users, items=items)
+
+
+def model_metadata(current: CurrentModel) -> dict[str, Any] | None:
+    """The stored metadata.json of a registered model, None when its files are gone."""
+    path = current.path / "metadata.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def channel_lists(

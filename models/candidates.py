@@ -20,6 +20,7 @@ import polars as pl
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
+from implicit.cpu.topk import topk
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
@@ -27,13 +28,14 @@ from threadpoolctl import threadpool_limits
 from models.train import ALSParams, TrainingError, check_factors, train_als
 
 MODEL_KINDS = ("als", "bpr", "item_cosine", "item_bm25")
-BASELINE_KINDS = ("popular", "popular_category")
+BASELINE_KINDS = ("popular", "popular_all_time", "popular_category")
 DEFAULTS: dict[str, dict[str, Any]] = {
     "als": {"factors": 64, "regularization": 0.05, "alpha": 2.0, "iterations": 15},
     "bpr": {"factors": 64, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100},
     "item_cosine": {"neighbours": 50},
     "item_bm25": {"neighbours": 50, "k1": 1.2, "b": 0.75},
     "popular": {},
+    "popular_all_time": {},
     "popular_category": {},
 }
 MODEL_CLASSES: dict[str, Any] = {
@@ -247,15 +249,34 @@ class CategoryPopularityScorer(DenseScorer):
         return out_ids, out_scores
 
 
-class PopularityScorer(DenseScorer):
-    """The same popularity list for everyone (before exclusions)."""
+class PopularityScorer:
+    """The same popularity list for everyone (before exclusions); never a product nobody
+    took. One score column and implicit's top-k: no dense (users x items) block."""
 
     def __init__(self, popularity: np.ndarray):
         self.popularity = popularity.astype(np.float32)
         self.n_items = len(popularity)
 
-    def scores(self, userids: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(self.popularity, (len(userids), self.n_items)).copy()
+    def recommend(
+        self,
+        userid: np.ndarray,
+        user_items: sp.csr_matrix,
+        N: int = 10,
+        filter_already_liked_items: bool = True,
+        filter_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        userid = np.atleast_1d(userid)
+        never = np.flatnonzero(self.popularity <= 0)
+        if filter_items is not None and len(filter_items):
+            never = np.union1d(never, filter_items)
+        ids, scores = topk(
+            self.popularity.reshape(-1, 1),
+            np.ones((len(userid), 1), dtype=np.float32),
+            min(N, self.n_items),
+            filter_query_items=user_items if filter_already_liked_items and len(userid) else None,
+            filter_items=never.astype(np.int32) if len(never) else None,
+        )
+        return np.atleast_2d(ids), np.atleast_2d(scores)
 
 
 def train(
@@ -275,6 +296,9 @@ def train(
     if spec.kind == "popular":
         assert popularity is not None
         return PopularityScorer(popularity)
+    if spec.kind == "popular_all_time":  # customers per product over the whole lookback
+        counts = np.bincount(user_items.indices, minlength=user_items.shape[1])
+        return PopularityScorer(counts.astype(np.float64))
     if spec.kind == "popular_category":
         assert item_category is not None and popularity is not None
         return CategoryPopularityScorer(user_items, item_category, popularity)

@@ -44,6 +44,19 @@ class IdMap:
             )
         return joined
 
+    def positions(self, ids: pl.Series) -> np.ndarray:
+        """This map's index of each of ``ids`` (in their order), -1 where it lacks one.
+
+        Translates another map's ids into this one: nothing is indexed by the other map's
+        positions, so two maps built on different nights never get mixed up.
+        """
+        left = pl.DataFrame({"id": ids}).with_row_index("row")
+        right = pl.DataFrame(
+            {"id": self.ids, "pos": pl.int_range(0, len(self), dtype=pl.Int64, eager=True)}
+        )
+        joined = left.join(right, on="id", how="left").sort("row")
+        return joined.get_column("pos").fill_null(-1).to_numpy()
+
     def to_external(self, idx: np.ndarray) -> pl.Series:
         """External ids for an array of indices."""
         return self.ids.gather(idx)

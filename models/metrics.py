@@ -76,6 +76,57 @@ def _ideal_dcg(k: int) -> np.ndarray:
     return np.concatenate(([0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))))
 
 
+ACCURACY_KEYS = ("precision", "recall", "map", "ndcg", "hit_rate")
+
+
+def _per_customer(
+    lists: pl.DataFrame, truth: pl.DataFrame, k: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Accuracy per judged customer (sorted by customer) and the list rows at rank <= k.
+
+    ``lists`` comes from ``_sorted_lists``; the definitions are those of ``ranking_metrics``.
+    """
+    key = list(_KEY)
+    truth = _unify(lists, truth.select(key), key).unique()
+    lists = _unify(truth, lists, key)
+    top = lists.filter(pl.col(C.RANK).cast(pl.Int64) <= k).select(C.CUSTOMER, C.PRODUCT, C.RANK)
+    truth_sizes = truth.group_by(C.CUSTOMER).agg(pl.len().alias("n_truth"))
+    hits = (
+        top.join(truth, on=key, how="semi")
+        .sort(C.CUSTOMER, C.RANK)
+        .with_columns(seen=pl.int_range(1, pl.len() + 1).over(C.CUSTOMER))
+        .group_by(C.CUSTOMER)
+        .agg(
+            pl.len().alias("hits"),
+            (pl.col("seen") / pl.col(C.RANK)).sum().alias("ap_sum"),
+            (1.0 / (pl.col(C.RANK).cast(pl.Float64) + 1.0).log(2)).sum().alias("dcg"),
+        )
+    )
+    per = truth_sizes.join(hits, on=C.CUSTOMER, how="left").fill_null(0).sort(C.CUSTOMER)
+    n_truth = per.get_column("n_truth").to_numpy().astype(np.float64)
+    n_hits = per.get_column("hits").to_numpy().astype(np.float64)
+    ideal_hits = np.minimum(per.get_column("n_truth").to_numpy(), k).astype(np.int64)
+    values = {
+        "precision": n_hits / k,
+        "recall": n_hits / np.maximum(n_truth, 1.0),
+        "map": per.get_column("ap_sum").to_numpy().astype(np.float64) / np.maximum(ideal_hits, 1),
+        "ndcg": per.get_column("dcg").to_numpy().astype(np.float64)
+        / np.maximum(_ideal_dcg(k)[ideal_hits], 1e-300),
+        "hit_rate": (n_hits > 0).astype(np.float64),
+    }
+    frame = pl.DataFrame({C.CUSTOMER: per.get_column(C.CUSTOMER), **values})
+    return frame, top
+
+
+def per_customer_metrics(lists: pl.DataFrame, truth: pl.DataFrame, k: int) -> pl.DataFrame:
+    """One row per judged customer (|T_u| >= 1), sorted by customer: precision, recall, map,
+    ndcg and hit_rate at ``k`` as defined in ``ranking_metrics`` (whose accuracy metrics are
+    the means of these columns). Paired comparisons of two candidates use these rows."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return _per_customer(_sorted_lists(lists), truth, k)[0]
+
+
 def ranking_metrics(
     lists: pl.DataFrame,
     truth: pl.DataFrame,
@@ -139,38 +190,11 @@ def ranking_metrics(
     if catalogue_size < 1:
         raise ValueError(f"catalogue_size must be >= 1, got {catalogue_size}")
     lists = _sorted_lists(lists)
-
-    key = list(_KEY)
-    truth = _unify(lists, truth.select(key), key).unique()
-    lists = _unify(truth, lists, key)
-    top = lists.filter(pl.col(C.RANK).cast(pl.Int64) <= k).select(C.CUSTOMER, C.PRODUCT, C.RANK)
-
-    # --- accuracy, one row per judged customer ------------------------------------------------
-    truth_sizes = truth.group_by(C.CUSTOMER).agg(pl.len().alias("n_truth"))
-    hits = (
-        top.join(truth, on=key, how="semi")
-        .sort(C.CUSTOMER, C.RANK)
-        .with_columns(seen=pl.int_range(1, pl.len() + 1).over(C.CUSTOMER))
-        .group_by(C.CUSTOMER)
-        .agg(
-            pl.len().alias("hits"),
-            (pl.col("seen") / pl.col(C.RANK)).sum().alias("ap_sum"),
-            (1.0 / (pl.col(C.RANK).cast(pl.Float64) + 1.0).log(2)).sum().alias("dcg"),
-        )
-    )
-    per = truth_sizes.join(hits, on=C.CUSTOMER, how="left").fill_null(0)
+    per, top = _per_customer(lists, truth, k)
     judged = per.height
     if judged:
-        n_truth = per.get_column("n_truth").to_numpy().astype(np.float64)
-        n_hits = per.get_column("hits").to_numpy().astype(np.float64)
-        ap_sum = per.get_column("ap_sum").to_numpy().astype(np.float64)
-        dcg = per.get_column("dcg").to_numpy().astype(np.float64)
-        ideal_hits = np.minimum(per.get_column("n_truth").to_numpy(), k)
-        precision = float(np.mean(n_hits / k))
-        recall = float(np.mean(n_hits / n_truth))
-        hit_rate = float(np.mean(n_hits > 0))
-        mean_ap = float(np.mean(ap_sum / ideal_hits))
-        ndcg = float(np.mean(dcg / _ideal_dcg(k)[ideal_hits]))
+        means = per.select(pl.col(m).mean() for m in ACCURACY_KEYS).row(0, named=True)
+        precision, recall, mean_ap, ndcg, hit_rate = (float(means[m]) for m in ACCURACY_KEYS)
     else:
         precision = recall = hit_rate = mean_ap = ndcg = 0.0
 

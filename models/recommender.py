@@ -53,51 +53,43 @@ class Fitted:
     item_category: np.ndarray
     model: Scorer | None = None
     spec: ModelSpec | None = None
-    # a model trained on an earlier night knows only the first model_users/model_items indices
-    model_users: int | None = None
-    model_items: int | None = None
+    # a stored model knows only some of tonight's customers/products (True: it knows them)
+    known_users: np.ndarray | None = None
+    known_items: np.ndarray | None = None
     # customers who get lists (signed up before the as-of date); None: every user
     served: np.ndarray | None = None
 
     @property
     def warm_users(self) -> np.ndarray:
         """Users the model can serve: history in the window, and known to the model."""
-        warm = np.flatnonzero(np.diff(self.user_items.indptr) > 0)
-        return warm if self.model_users is None else warm[warm < self.model_users]
+        active = np.diff(self.user_items.indptr) > 0
+        if self.known_users is not None:
+            active &= self.known_users
+        return np.flatnonzero(active)
 
     @property
     def untrained_items(self) -> np.ndarray:
         """Items the model has no signal for (never interacted with, or new to it)."""
         seen = np.bincount(self.user_items.indices, minlength=len(self.items)) > 0
-        if self.model_items is not None:
-            seen[self.model_items :] = False
+        if self.known_items is not None:
+            seen &= self.known_items
         return np.flatnonzero(~seen)
 
 
-def _extend(base: IdMap | None, ids: pl.Series) -> IdMap:
-    """A map of ``ids``; with ``base``, base's indices stay and unseen ids are appended."""
-    fresh = IdMap.from_ids(ids)
-    if base is None:
-        return fresh
-    new = fresh.ids.filter(~fresh.ids.is_in(base.ids.implode()))
-    return IdMap(pl.concat([base.ids, new]))
+def prepare(inputs: Inputs) -> Fitted:
+    """Id maps, matrices, popularity and blocked items of these inputs; no model yet.
 
-
-def prepare(inputs: Inputs, *, users: IdMap | None = None, items: IdMap | None = None) -> Fitted:
-    """Id maps, matrices, popularity and blocked items; no model yet.
-
-    ``users``/``items`` (a stored model's maps) keep their indices; new ids are appended.
+    Every per-user and per-item array is indexed by the maps built here, from these inputs.
     """
-    users = _extend(
-        users,
+    users = IdMap.from_ids(
         pl.concat(
             [
                 inputs.customers.get_column(C.CUSTOMER),
                 inputs.interactions.get_column(C.CUSTOMER),
             ]
-        ),
+        )
     )
-    items = _extend(items, inputs.products.get_column(C.PRODUCT))
+    items = IdMap.from_ids(inputs.products.get_column(C.PRODUCT))
     user_items = user_item_matrix(inputs.interactions, users, items)
     known = inputs.exclusions.filter(pl.col(C.CUSTOMER).is_in(users.ids.implode()))
     exclusions = user_item_matrix(known, users, items, value=None)
@@ -149,40 +141,52 @@ def fit_prepared(prepared: Fitted, spec: ModelSpec, *, seed: int) -> Fitted:
     return replace(prepared, model=model, spec=spec)
 
 
-def reuse(inputs: Inputs, stored: StoredModel) -> Fitted:
-    """Today's matrices under a stored model's id maps, ready to recommend with that model.
+def reuse(prepared: Fitted, stored: StoredModel) -> Fitted:
+    """A stored model translated onto tonight's id maps, ready to recommend.
 
-    Customers and products the stored model never saw are appended to its maps: such
-    customers get the popularity fallback, such products are offered by popularity only.
+    Customers and products are matched by id through the stored model's own maps; those it
+    never saw are marked unknown (customers get the popularity fallback, products are offered
+    by popularity only). Products it knew that are gone tonight are dropped.
     """
-    prepared = prepare(inputs, users=stored.users, items=stored.items)
-    n_users, n_items = len(prepared.users), len(prepared.items)
+    user_pos = stored.users.positions(prepared.users.ids)
+    item_pos = stored.items.positions(prepared.items.ids)
     model = stored.model
     if hasattr(model, "user_factors"):  # implicit matrix factorisation (ALS, BPR)
-        model.user_factors = _pad(np.asarray(model.user_factors), n_users)
-        model.item_factors = _pad(np.asarray(model.item_factors), n_items)
+        model.user_factors = _take_rows(np.asarray(model.user_factors), user_pos)
+        model.item_factors = _take_rows(np.asarray(model.item_factors), item_pos)
+        for cached in ("_user_norms", "_item_norms"):  # norms of the old rows, if cached
+            if hasattr(model, cached):
+                setattr(model, cached, None)
     elif isinstance(model, candidates.ItemItemScorer):
-        similarity = model.model.similarity.copy()
-        similarity.resize((n_items, n_items))
-        model.model.similarity = similarity
-        model.user_items = prepared.user_items
-        model.n_items = n_items
-    else:  # popularity baselines keep no state worth reusing: rebuild on today's data
+        model.model.similarity = _take_square(model.model.similarity, item_pos)
+        model = candidates.ItemItemScorer(model.model, prepared.user_items)
+    else:  # popularity baselines keep no state worth reusing: rebuild on tonight's data
         return fit_prepared(prepared, stored.spec, seed=0)
     return replace(
         prepared,
         model=model,
         spec=stored.spec,
-        model_users=len(stored.users),
-        model_items=len(stored.items),
+        known_users=user_pos >= 0,
+        known_items=item_pos >= 0,
     )
 
 
-def _pad(factors: np.ndarray, rows: int) -> np.ndarray:
-    extra = rows - factors.shape[0]
-    if extra <= 0:
-        return factors
-    return np.vstack([factors, np.zeros((extra, factors.shape[1]), dtype=factors.dtype)])
+def _take_rows(factors: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Row ``pos[i]`` of ``factors`` for each i (zeros where ``pos`` is -1)."""
+    out = np.zeros((len(pos), factors.shape[1]), dtype=factors.dtype)
+    known = pos >= 0
+    out[known] = factors[pos[known]]
+    return out
+
+
+def _take_square(similarity: sp.spmatrix, pos: np.ndarray) -> sp.csr_matrix:
+    """``S'[i, j] = S[pos[i], pos[j]]`` (zero where either is unknown), as CSR."""
+    known = np.flatnonzero(pos >= 0)
+    select = sp.csr_matrix(
+        (np.ones(len(known), dtype=np.float32), (known, pos[known])),
+        shape=(len(pos), similarity.shape[0]),
+    )
+    return (select @ sp.csr_matrix(similarity) @ select.T).tocsr().astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -127,3 +127,20 @@ def assert_same_lists(got: pl.DataFrame, want: pl.DataFrame) -> None:
     keys = ["customer_id", "rank", "product_id", "source"]
     assert got.select(keys).equals(want.select(keys))
     assert np.allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-5)
+
+
+def truncate(source: Path, dest: Path, cut: dt.datetime) -> Path:
+    """A copy of ``source`` without any order, order line or event at or after ``cut``."""
+    dest.mkdir()
+    orders = pl.read_parquet(source / "orders" / "*.parquet")
+    kept = orders.filter(pl.col("ordered_at") < cut)
+    kept.write_parquet(dest / "orders.parquet")
+    pl.read_parquet(source / "order_lines" / "*.parquet").join(
+        kept.select("order_id"), on="order_id", how="semi"
+    ).write_parquet(dest / "order_lines.parquet")
+    pl.read_parquet(source / "events" / "*.parquet").filter(
+        pl.col("occurred_at") < cut
+    ).write_parquet(dest / "events.parquet")
+    for name in ("customers", "products"):
+        pl.read_parquet(source / f"{name}.parquet").write_parquet(dest / f"{name}.parquet")
+    return dest

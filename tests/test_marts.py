@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import END, assert_same_lists, tiny_frames, ts, write_source
+from helpers import END, assert_same_lists, tiny_frames, truncate, ts, write_source
 
 from flows import db, stages
 from flows.config import load_settings
@@ -162,30 +162,13 @@ def test_exclusions_offerable_and_served_customers(tiny_home):
     )
 
 
-def _truncate(source: Path, dest: Path, cut: dt.datetime) -> Path:
-    """A copy of ``source`` without any order, order line or event at or after ``cut``."""
-    dest.mkdir()
-    orders = pl.read_parquet(source / "orders" / "*.parquet")
-    kept = orders.filter(pl.col("ordered_at") < cut)
-    kept.write_parquet(dest / "orders.parquet")
-    pl.read_parquet(source / "order_lines" / "*.parquet").join(
-        kept.select("order_id"), on="order_id", how="semi"
-    ).write_parquet(dest / "order_lines.parquet")
-    pl.read_parquet(source / "events" / "*.parquet").filter(
-        pl.col("occurred_at") < cut
-    ).write_parquet(dest / "events.parquet")
-    for name in ("customers", "products"):
-        pl.read_parquet(source / f"{name}.parquet").write_parquet(dest / f"{name}.parquet")
-    return dest
-
-
 def test_nothing_at_or_after_the_as_of_date_influences_the_offers(small_shop, tmp_path):
     as_of = END - dt.timedelta(days=10)
     cut = dt.datetime.combine(as_of, dt.time())
     now = dt.datetime.combine(END, dt.time())
     full, before = tmp_path / "full", tmp_path / "before"
     extract(full / "offers.duckdb", small_shop, run_id="r1", loaded_at=now)
-    truncated = _truncate(small_shop, tmp_path / "truncated", cut)
+    truncated = truncate(small_shop, tmp_path / "truncated", cut)
     extract(before / "offers.duckdb", truncated, run_id="r1", loaded_at=now)
 
     lists = {}

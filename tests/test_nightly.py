@@ -129,10 +129,11 @@ def test_model_is_saved_with_its_metadata(published):
     db = home / "offers.duckdb"
     registered = rows(db, "select version, kind, status from model_versions order by kind")
     verdict = summary["gate"]
-    # on this shop, popularity within the customer's categories beats a small ALS: the gate
+    # on this shop, popularity within the customer's categories beats every model: the gate
     # registers the ALS model as rejected and publishes that baseline, saying why
-    assert verdict["action"] == "baseline"
-    assert "does not beat popular_category" in verdict["reason"]
+    assert (verdict["action"], verdict["chosen"]) == ("baseline", "popular_category")
+    assert max(verdict["scores"], key=verdict["scores"].get) == "popular_category"
+    assert verdict["reason"].endswith("publishing the strongest baseline, popular_category")
     assert registered == [
         (summary["trained_version"], "als", "rejected"),
         (summary["model_version"], "popular_category", "promoted"),

@@ -31,13 +31,9 @@ def lists(n_customers: int, tag: str = "") -> dict[str, pl.DataFrame]:
 
 
 def run(exports: Path, run_id: str, as_of: dt.date = DAY, n: int = 4, tag: str = "") -> Path:
-    return P.publish(
-        exports,
-        run_id=run_id,
-        as_of=as_of,
-        lists=lists(n, tag),
-        manifest={"run_id": run_id, "as_of": as_of.isoformat(), "model_version": "m1"},
-    )
+    """Stage and activate, as a run does around its commit."""
+    P.stage(exports, run_id, as_of, lists(n, tag), {"model_version": "m1"})
+    return P.activate(exports, run_id, as_of)
 
 
 def test_export_holds_both_formats_and_a_manifest_that_matches(tmp_path):
@@ -114,3 +110,93 @@ def test_rerun_replaces_the_day_and_backfill_does_not_move_latest(tmp_path):
     manifest = json.loads((exports / "latest" / "manifest.json").read_text())
     assert manifest["as_of"] == "2025-06-01"
     assert pl.read_csv(exports / "latest" / "shop.csv")[C.CUSTOMER][0] == "c0x"
+
+
+def folders(exports: Path) -> list[str]:
+    return sorted(p.name for p in (exports / "runs").iterdir())
+
+
+def test_a_staged_export_is_verified_but_not_linked_and_discard_removes_it(tmp_path):
+    exports = tmp_path / "exports"
+    run(exports, "run-1")
+    staged = P.stage(exports, "run-2", DAY, lists(5), {"model_version": "m2"})
+    assert staged == exports / "runs" / "run-2"
+    assert P.verify(staged)["run_id"] == "run-2"
+    assert os.readlink(exports / "latest") == "runs/run-1"
+    assert os.readlink(exports / "2025-06-01") == "runs/run-1"
+    P.discard(exports, "run-2")
+    assert folders(exports) == ["run-1"]
+    P.discard(exports, "run-1")  # linked: kept
+    assert folders(exports) == ["run-1"]
+    with pytest.raises(ValueError, match="not a run id"):
+        P.discard(exports, "..")
+
+
+def test_a_failed_verify_leaves_nothing_staged(tmp_path, monkeypatch):
+    exports = tmp_path / "exports"
+
+    def corrupted(export: Path) -> dict:
+        raise ValueError(f"{export}: checksum does not match the manifest")
+
+    monkeypatch.setattr(P, "verify", corrupted)
+    with pytest.raises(ValueError, match="checksum does not match"):
+        P.stage(exports, "run-1", DAY, lists(2), {})
+    assert folders(exports) == []
+
+
+def test_reconcile_points_the_links_at_what_the_database_publishes(tmp_path):
+    exports = tmp_path / "exports"
+    nxt = DAY + dt.timedelta(days=1)
+    run(exports, "run-1")
+    run(exports, "run-2", as_of=nxt)
+    P.stage(exports, "run-3", nxt, lists(5), {})  # committed, then the link swap failed
+    dead = exports / "runs" / ".tmp-run-0"  # a run killed while writing
+    dead.mkdir()
+    (dead / "shop.csv").write_text("customer_id")
+    result = P.reconcile(exports, {DAY: "run-1", nxt: "run-3"})
+    assert result.changed == ["2025-06-02 -> runs/run-3", "latest -> runs/run-3"]
+    assert result.removed == ["runs/.tmp-run-0", "runs/run-2"]
+    assert result.problems == {}
+    assert os.readlink(exports / "latest") == "runs/run-3"
+    assert os.readlink(exports / "2025-06-01") == "runs/run-1"
+    assert folders(exports) == ["run-1", "run-3"]
+    assert P.reconcile(exports, {DAY: "run-1", nxt: "run-3"}) == P.Reconciled()
+
+
+def test_reconcile_only_links_exports_that_verify_and_are_that_run(tmp_path):
+    exports = tmp_path / "exports"
+    nxt = DAY + dt.timedelta(days=1)
+    run(exports, "run-1")
+    P.stage(exports, "run-2", nxt, lists(3), {})
+    shop = exports / "runs" / "run-2" / "shop.csv"
+    shop.write_text(shop.read_text() + "c9,4,p1,0.1,als\n")
+    result = P.reconcile(exports, {DAY: "run-1", nxt: "run-2"})
+    assert result.changed == []
+    assert set(result.problems) == {"2025-06-02", "latest"}
+    assert "checksum does not match" in result.problems["latest"]
+    assert os.readlink(exports / "latest") == "runs/run-1"
+    assert not (exports / "2025-06-02").exists()
+    assert folders(exports) == ["run-1", "run-2"]  # published: kept for an engineer to see
+    # a folder whose manifest is another date's is not linked either
+    result = P.reconcile(exports, {nxt: "run-1"})
+    assert "manifest names run run-1 of 2025-06-01" in result.problems["2025-06-02"]
+
+
+def test_reconcile_keeps_latest_on_the_newest_published_date_and_recent_leftovers(tmp_path):
+    exports = tmp_path / "exports"
+    older = DAY - dt.timedelta(days=3)
+    run(exports, "run-1")
+    run(exports, "run-2", as_of=older)  # a backfill: latest stays
+    assert os.readlink(exports / "latest") == "runs/run-1"
+    fresh = exports / "runs" / ".tmp-run-3"
+    fresh.mkdir()
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    result = P.reconcile(exports, {DAY: "run-1", older: "run-2"}, older_than=old)
+    assert result == P.Reconciled()
+    assert os.readlink(exports / "latest") == "runs/run-1"
+    assert fresh.is_dir()  # newer than the cut-off: not a dead run's leftover
+
+
+def test_activate_refuses_a_folder_that_was_not_staged(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no staged export"):
+        P.activate(tmp_path / "exports", "run-9", DAY)

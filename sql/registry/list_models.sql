@@ -1,4 +1,5 @@
--- Every registered model, newest first, with the gate's scores.
+-- Every registered model, newest first, with the gate's scores (this model's pooled score
+-- and the best baseline's on the same windows; older rows kept 'candidate'/'best_baseline').
 select
     version,
     kind,
@@ -6,8 +7,8 @@ select
     status,
     coalesce(pinned, false) as pinned,
     scores ->> 'metric' as metric,
-    try_cast(scores ->> 'candidate' as double) as score,
-    try_cast(scores ->> 'best_baseline' as double) as baseline,
+    try_cast(coalesce(scores ->> 'score', scores ->> 'candidate') as double) as score,
+    try_cast(coalesce(scores ->> 'baseline', scores ->> 'best_baseline') as double) as baseline,
     scores ->> 'reason' as reason
 from model_versions
 order by created_at desc, version desc;
