@@ -130,6 +130,12 @@ class GateSettings(_Strict):
     min_customers: int = Field(
         100, ge=1, description="fewer judged customers than this: too little evidence to change"
     )
+    warm_iterations: int = Field(
+        5,
+        ge=0,
+        description="the gate's ALS starts from the current ALS model's judge copy (same "
+        "parameters) and runs this many iterations; 0: always train from scratch",
+    )
     max_customers: int = Field(
         10_000, ge=1, description="judged customers sampled per night (bounds the gate's cost)"
     )

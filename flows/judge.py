@@ -26,7 +26,15 @@ from models import columns as C
 from models import gate
 from models.candidates import BASELINE_KINDS, ModelSpec
 from models.metrics import per_customer_metrics
-from models.recommender import Fitted, StoredModel, fit_prepared, prepare, recommend, reuse
+from models.recommender import (
+    Fitted,
+    StoredModel,
+    can_warm_start,
+    fit_prepared,
+    prepare,
+    recommend,
+    reuse,
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,7 @@ class Judged:
     evidence: gate.Evidence
     trained: dict[str, Fitted]
     seconds: dict[str, float]
+    warm_started: tuple[str, ...] = ()  # candidates trained from the current model's factors
 
 
 def candidates(settings: Settings, new: ModelSpec) -> list[tuple[str, str, ModelSpec]]:
@@ -152,12 +161,23 @@ def judge(
     plan: list[tuple[str, str, Any]] = candidates(settings, new)
     if current is not None:
         plan.insert(0, (current[0], gate.CURRENT, current[1]))
+    kept: Fitted | None = None
+    warm: list[str] = []
     for label, role, what in plan:
         t0 = time.perf_counter()
         if isinstance(what, StoredModel):
-            fitted = reuse(data.prepared, what)
+            fitted = kept = reuse(data.prepared, what)
         else:
-            fitted = fit_prepared(data.prepared, what, seed=settings.seed)
+            start = kept if role == gate.NEW and g.warm_iterations else None
+            if start is not None and start.spec is not None and can_warm_start(start.spec, what):
+                warm.append(label)
+            fitted = fit_prepared(
+                data.prepared,
+                what,
+                seed=settings.seed,
+                warm_from=start,
+                warm_iterations=g.warm_iterations,
+            )
             trained[label] = fitted
         scores[label] = pair_scores(data, fitted, g.metric, g.k)
         roles[label] = role
@@ -172,7 +192,7 @@ def judge(
         roles=roles,
         kinds=kinds,
     )
-    return Judged(evidence=evidence, trained=trained, seconds=seconds)
+    return Judged(evidence=evidence, trained=trained, seconds=seconds, warm_started=tuple(warm))
 
 
 def verdict(

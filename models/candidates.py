@@ -45,6 +45,8 @@ MODEL_CLASSES: dict[str, Any] = {
     "item_bm25": BM25Recommender,
 }
 DENSE_BLOCK = 20_000_000  # scores held at once by dense scorers (80 MB of float32)
+SPARSE_ROWS = 20_000  # customers scored at once by item-item (their non-zero scores only)
+TOPK_ROWS = 2_048  # rows ranked at once from sparse scores (padded to the block's longest)
 GLOBAL_SHARE = 1e-6  # category popularity: weight of global popularity (breaks ties, fills)
 
 
@@ -139,6 +141,75 @@ class ItemItemScorer(DenseScorer):
 
     def scores(self, userids: np.ndarray) -> np.ndarray:
         return (self.user_items[userids] @ self.model.similarity).toarray()
+
+    def recommend(
+        self,
+        userid: np.ndarray,
+        user_items: sp.csr_matrix,
+        N: int = 10,
+        filter_already_liked_items: bool = True,
+        filter_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The dense result from sparse scores: a customer's history times a K-neighbour
+        similarity has few non-zeros, so only those are ranked (no users x items block)."""
+        userid = np.atleast_1d(userid)
+        n, k = len(userid), min(N, self.n_items)
+        out_ids = np.zeros((n, k), dtype=np.int32)
+        out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+        allowed = np.ones(self.n_items, dtype=np.float32)
+        if filter_items is not None and len(filter_items):
+            allowed[filter_items] = 0.0
+        similarity = sp.csr_matrix(self.model.similarity, dtype=np.float32) @ sp.diags(allowed)
+        for lo in range(0, n, SPARSE_ROWS):
+            rows = np.arange(lo, min(lo + SPARSE_ROWS, n))
+            scored = sp.csr_matrix(self.user_items[userid[rows]] @ similarity, dtype=np.float32)
+            if filter_already_liked_items:
+                liked = sp.csr_matrix(user_items[rows], dtype=np.float32, copy=True)
+                liked.data[:] = 1.0
+                scored = scored - scored.multiply(liked)
+            scored = sp.csr_matrix(scored)
+            scored.data[scored.data <= 0] = 0.0
+            scored.eliminate_zeros()
+            ids, top = _csr_top_k(scored, k)
+            out_ids[rows] = ids
+            out_scores[rows] = top
+        return out_ids, out_scores
+
+
+def _csr_top_k(scored: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the ``k`` largest stored values (best first, ties by column), -inf padded.
+
+    Rows are taken shortest first in blocks padded to the block's longest row, so the padded
+    work stays close to the number of stored values.
+    """
+    m = scored.shape[0]
+    ids = np.zeros((m, k), dtype=np.int32)
+    top = np.full((m, k), -np.inf, dtype=np.float32)
+    by_length = np.argsort(np.diff(scored.indptr), kind="stable")
+    for lo in range(0, m, TOPK_ROWS):
+        rows = by_length[lo : lo + TOPK_ROWS]
+        block = scored[rows]
+        lengths = np.diff(block.indptr)
+        width = int(lengths.max(initial=0))
+        if width == 0:
+            continue
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        pos = np.arange(block.nnz) - np.repeat(block.indptr[:-1], lengths)
+        values = np.full((len(rows), width), -np.inf, dtype=np.float32)
+        columns = np.full((len(rows), width), np.iinfo(np.int32).max, dtype=np.int32)
+        values[owner, pos] = block.data
+        columns[owner, pos] = block.indices
+        kk = min(k, width)
+        if kk < width:
+            part = np.argpartition(-values, kk - 1, axis=1)[:, :kk]
+            values = np.take_along_axis(values, part, axis=1)
+            columns = np.take_along_axis(columns, part, axis=1)
+        order = np.lexsort((columns, -values), axis=1)
+        v = np.take_along_axis(values, order, axis=1)
+        c = np.take_along_axis(columns, order, axis=1)
+        ids[rows, :kk] = np.where(np.isfinite(v), c, 0)
+        top[rows, :kk] = v
+    return ids, top
 
 
 class CategoryPopularityScorer(DenseScorer):
@@ -286,13 +357,21 @@ def train(
     seed: int,
     item_category: np.ndarray | None = None,
     popularity: np.ndarray | None = None,
+    warm: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> Scorer:
-    """Fit the candidate ``spec`` on the weighted user-item matrix."""
+    """Fit the candidate ``spec`` on the weighted user-item matrix.
+
+    ``warm`` (user factors, item factors, iterations): ALS starts from these factors and runs
+    that many iterations instead of ``iterations``.
+    """
     p = spec.full_params
     if user_items.nnz == 0:
         raise TrainingError("no interactions before the as-of date: nothing to train on")
     if spec.kind == "als":
-        return train_als(user_items, ALSParams(**p), seed=seed)
+        if warm is None:
+            return train_als(user_items, ALSParams(**p), seed=seed)
+        params = ALSParams(**{**p, "iterations": warm[2]})
+        return train_als(user_items, params, seed=seed, init=(warm[0], warm[1]))
     if spec.kind == "popular":
         assert popularity is not None
         return PopularityScorer(popularity)

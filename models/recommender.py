@@ -129,16 +129,58 @@ def fit(inputs: Inputs, spec: ModelSpec, *, seed: int) -> Fitted:
     return fit_prepared(prepare(inputs), spec, seed=seed)
 
 
-def fit_prepared(prepared: Fitted, spec: ModelSpec, *, seed: int) -> Fitted:
-    """Train ``spec`` on already prepared matrices (several candidates share one ``prepare``)."""
+def fit_prepared(
+    prepared: Fitted,
+    spec: ModelSpec,
+    *,
+    seed: int,
+    warm_from: Fitted | None = None,
+    warm_iterations: int = 0,
+) -> Fitted:
+    """Train ``spec`` on already prepared matrices (several candidates share one ``prepare``).
+
+    ``warm_from``: an ALS model already translated onto these maps (``reuse``) whose factors
+    start the fit, for ``warm_iterations`` iterations; rows it does not know start randomly.
+    """
+    warm = None
+    if warm_from is not None and warm_iterations > 0:
+        warm = _warm_start(prepared, warm_from, spec, seed, warm_iterations)
     model = candidates.train(
         spec,
         prepared.user_items,
         seed=seed,
         item_category=prepared.item_category,
         popularity=prepared.popularity,
+        warm=warm,
     )
     return replace(prepared, model=model, spec=spec)
+
+
+def can_warm_start(stored: ModelSpec, spec: ModelSpec) -> bool:
+    """Only ALS from ALS with the same parameters (the iteration count aside)."""
+    if spec.kind != "als" or stored.kind != "als":
+        return False
+    same = {k: v for k, v in stored.full_params.items() if k != "iterations"}
+    return same == {k: v for k, v in spec.full_params.items() if k != "iterations"}
+
+
+def _warm_start(
+    prepared: Fitted, source: Fitted, spec: ModelSpec, seed: int, iterations: int
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    model = source.model
+    if source.spec is None or not can_warm_start(source.spec, spec):
+        return None
+    rng = np.random.default_rng(seed)
+    start = []
+    for factors, known in (
+        (model.user_factors, source.known_users),  # type: ignore[union-attr]
+        (model.item_factors, source.known_items),  # type: ignore[union-attr]
+    ):
+        factors = np.asarray(factors, dtype=np.float32)
+        fresh = (rng.random(factors.shape, dtype=np.float32) * 0.01).astype(np.float32)
+        mask = np.ones(len(factors), bool) if known is None else known
+        start.append(np.where(mask[:, None], factors, fresh))
+    return start[0], start[1], iterations
 
 
 def reuse(prepared: Fitted, stored: StoredModel) -> Fitted:

@@ -31,9 +31,18 @@ def library_versions() -> dict[str, str]:
 
 
 def train_als(
-    user_items: sp.csr_matrix, params: ALSParams, *, seed: int, num_threads: int = 0
+    user_items: sp.csr_matrix,
+    params: ALSParams,
+    *,
+    seed: int,
+    num_threads: int = 0,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> AlternatingLeastSquares:
-    """Fit ALS; BLAS is pinned to one thread (implicit parallelises itself)."""
+    """Fit ALS; BLAS is pinned to one thread (implicit parallelises itself).
+
+    ``init`` (user factors, item factors) warm-starts the fit instead of implicit's random
+    start; rows must match ``user_items``' shape and ``params.factors`` columns.
+    """
     if not sp.issparse(user_items) or user_items.format != "csr":
         raise TrainingError("user_items must be a scipy CSR matrix")
     if user_items.nnz == 0:
@@ -50,6 +59,15 @@ def train_als(
             random_state=seed,
             num_threads=num_threads,
         )
+        if init is not None:
+            users, items = init
+            if users.shape != (user_items.shape[0], params.factors) or items.shape != (
+                user_items.shape[1],
+                params.factors,
+            ):
+                raise TrainingError("warm-start factors do not match the matrix and factors")
+            model.user_factors = np.ascontiguousarray(users, dtype=np.float32)
+            model.item_factors = np.ascontiguousarray(items, dtype=np.float32)
         # no progress bar: an unattended job reports its own timings
         model.fit(user_items, show_progress=False)
     check_factors(model)

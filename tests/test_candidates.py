@@ -7,7 +7,13 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.candidates import CategoryPopularityScorer, DenseScorer
+from models.candidates import (
+    CategoryPopularityScorer,
+    DenseScorer,
+    ItemItemScorer,
+    ModelSpec,
+    train,
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -41,3 +47,34 @@ def test_category_popularity_candidates_match_the_dense_scores(seed):
         for s, i in got:
             assert i not in blocked and exclusions[u, i] == 0
             assert np.isclose(s, np.float32(dense_row[i]), rtol=1e-5) and dense_row[i] > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["item_cosine", "item_bm25"]))
+def test_item_item_sparse_ranking_matches_the_dense_scores(seed, kind):
+    rng = np.random.default_rng(seed)
+    n_users, n_items = int(rng.integers(2, 30)), int(rng.integers(2, 40))
+    user_items = sp.random(
+        n_users, n_items, density=rng.uniform(0.05, 0.5), random_state=rng, format="csr",
+        dtype=np.float32,
+    )  # fmt: skip
+    if user_items.nnz == 0:
+        return
+    scorer = train(ModelSpec(kind, {"neighbours": int(rng.integers(1, 10))}), user_items, seed=0)
+    assert isinstance(scorer, ItemItemScorer)
+    exclusions = sp.random(n_users, n_items, density=0.2, random_state=rng, format="csr")
+    blocked = np.flatnonzero(rng.random(n_items) < 0.2).astype(np.int32)
+    users = rng.permutation(n_users)[: int(rng.integers(1, n_users + 1))]
+    k = int(rng.integers(1, 12))
+    ids, scores = scorer.recommend(users, exclusions[users], N=k, filter_items=blocked)
+    _, want = DenseScorer.recommend(scorer, users, exclusions[users], N=k, filter_items=blocked)
+    assert np.allclose(
+        np.where(np.isfinite(scores), scores, 0), np.where(np.isfinite(want), want, 0), rtol=1e-5
+    )
+    assert (np.isfinite(scores) == np.isfinite(want)).all()
+    dense = scorer.scores(users)
+    for row, u in enumerate(users):
+        for i, s in zip(ids[row], scores[row], strict=True):
+            if np.isfinite(s):
+                assert i not in blocked and exclusions[u, i] == 0
+                assert np.isclose(s, dense[row, i], rtol=1e-5)

@@ -105,8 +105,9 @@ def test_bench_compares_the_job_with_the_bare_libraries(tmp_path):
          "--days", "20", "--repeat", "1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    for step in ("extract", "learn", "offer", "publish", "aggregate", "matrix", "train"):
+    for step in ("extract", "learn", "gate", "offer", "publish", "aggregate", "matrix", "train"):
         assert f" {step} " in result.output
+    assert " x learn (every candidate judged on the gate's windows)" in result.output
     assert "events/s" in result.output and "customers/s" in result.output
     assert "job extract+learn+offer" in result.output and "ratio" in result.output
     published = tmp_path / "bench" / "home" / "exports" / "latest" / "shop.parquet"

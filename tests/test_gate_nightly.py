@@ -116,7 +116,7 @@ def test_the_current_model_is_re_scored_on_tonights_windows_and_decisions_repeat
 ):
     # a lenient gate so that the new model takes charge on night 1
     lenient = FAST + '[gate]\nbaselines = ["popular"]\nalternatives = []\n'
-    lenient += "margin = 0.0\nalpha = 0.5\n"
+    lenient += "margin = 0.0\nalpha = 0.5\nwarm_iterations = 0\n"
     home = home_with(tmp_path, lenient)
     first = nightly(as_of=END, home=str(home), source=str(small_shop))
     assert first["gate"]["action"] == "promote", first["gate"]["reason"]
@@ -138,6 +138,12 @@ def test_the_current_model_is_re_scored_on_tonights_windows_and_decisions_repeat
     third = nightly(as_of=END, home=str(home), source=str(small_shop))
     same = {k: v for k, v in third["gate"].items() if k != "seconds"}
     assert same == {k: v for k, v in verdict.items() if k != "seconds"}
+    assert verdict["warm_started"] == []
+    # with warm starts on, tonight's ALS starts from the current model's judge copy
+    (home / "offers.toml").write_text(lenient.replace("warm_iterations = 0", "warm_iterations = 2"))
+    warm = nightly(as_of=END, home=str(home), source=str(small_shop))
+    assert warm["gate"]["warm_started"] == ["als"]
+    assert warm["gate"]["scores"]["current"] == verdict["scores"]["current"]
 
 
 def test_a_kept_model_from_an_earlier_night_serves_through_its_own_id_maps(small_shop, tmp_path):

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from helpers import END
 
-import flows.nightly
+import flows.delivery
 from flows import db
 from flows import publish as P
 from flows.nightly import nightly
@@ -126,7 +126,7 @@ def test_failure_in_verify(home, base, monkeypatch):
 
 def test_failure_at_commit(home, base, monkeypatch):
     staged: list[str] = []
-    real_stage = flows.nightly.stage
+    real_stage = flows.delivery.stage
 
     def stage(exports_dir, run_id, *args, **kwargs):
         staged.append(run_id)
@@ -144,7 +144,7 @@ def test_failure_at_commit(home, base, monkeypatch):
             raise duckdb.IOException("could not write the WAL: disk full")
         con.commit()
 
-    monkeypatch.setattr(flows.nightly, "stage", stage)
+    monkeypatch.setattr(flows.delivery, "stage", stage)
     monkeypatch.setattr(db, "transaction", commit_fails)
     with pytest.raises(duckdb.IOException, match="disk full"):
         rerun(home, base)

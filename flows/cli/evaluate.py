@@ -202,3 +202,9 @@ def bench(
         f"returns, exclusions, stock and consent); with publish {job_all:.2f} s, ratio "
         f"{job_all / bare_all:.2f}"
     )
+    gate_s = job["gate"]["seconds"]
+    out.print(
+        f"gate {gate_s:.2f} s = {gate_s / job['learn']['seconds']:.2f} x learn (every candidate "
+        f"judged on the gate's windows); the night with the gate {job_all + gate_s:.2f} s, "
+        f"ratio {(job_all + gate_s) / bare_all:.2f}"
+    )
