@@ -32,6 +32,15 @@ def snapshot(database: Path, tables: tuple[str, ...] = DATA_TABLES) -> dict[str,
         con.close()
 
 
+def rows(database: Path, sql: str) -> list[tuple]:
+    """The result rows of ``sql`` on ``database``, opened read-only."""
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
 # --- hand-written sources -------------------------------------------------------------------
 
 

@@ -7,10 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
-from helpers import END, assert_same_lists, truncate
+from helpers import END, assert_same_lists, rows, truncate
 from typer.testing import CliRunner
 
 from flows import db
@@ -22,14 +21,6 @@ from flows.stages import current_model
 pytestmark = pytest.mark.usefixtures("prefect_server")
 runner = CliRunner()
 FAST = "[als]\nfactors = 16\niterations = 8\n"
-
-
-def rows(database: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 def home_with(tmp_path: Path, config: str, name: str = "home") -> Path:

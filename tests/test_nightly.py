@@ -8,10 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
-from helpers import END, snapshot
+from helpers import END, rows, snapshot
 
 from flows.config import load_settings
 from flows.errors import BusyError, SourceError, TrainingError
@@ -25,14 +24,6 @@ CONFIG = """
 factors = 8
 iterations = 3
 """
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")

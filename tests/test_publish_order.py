@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from helpers import END
+from helpers import END, rows
 
 import flows.delivery
 from flows import db
@@ -27,14 +27,6 @@ from flows.nightly import nightly
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 CONFIG = "[als]\nfactors = 8\niterations = 3\n[gate]\nenabled = false\n"
-
-
-def rows(database: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 def newest_published(home: Path) -> tuple[str, str]:
