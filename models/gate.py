@@ -94,7 +94,7 @@ class GateDecision:
     judged_customers: int = 0
     judged_pairs: int = 0
     scores: dict[str, float] = field(default_factory=dict)
-    window_scores: dict[str, list[float]] = field(default_factory=dict)
+    window_scores: dict[str, list[float | None]] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
     test: PairedTest | None = None
     current_version: str | None = None
@@ -170,12 +170,18 @@ def no_evidence(why: str, current_version: str | None, baseline: str) -> GateDec
 
 
 def paired_bootstrap(
-    difference: np.ndarray, cluster: np.ndarray, *, replicates: int, seed: int
+    difference: np.ndarray,
+    cluster: np.ndarray,
+    *,
+    replicates: int,
+    seed: int,
+    alpha: float = 0.05,
 ) -> tuple[float, float, float, float]:
-    """Mean of ``difference``, its 95% interval and one-sided p = P(mean <= 0).
+    """Mean of ``difference``, its (1 - 2 alpha) interval and one-sided p = P(mean <= 0).
 
     Customers (``cluster``) are resampled with replacement, each with all its pairs;
-    ``p`` = (1 + replicates with mean <= 0) / (replicates + 1).
+    ``p`` = (1 + replicates with mean <= 0) / (replicates + 1). The interval's lower end is
+    the one-sided bound the test uses, so "p < alpha" and "interval above 0" agree.
     """
     n = int(cluster.max()) + 1 if len(cluster) else 0
     if n == 0:
@@ -189,19 +195,23 @@ def paired_bootstrap(
         drawn = rng.integers(0, n, size=(size, n))  # n customers drawn with replacement
         means.append(sums[drawn].sum(axis=1) / np.maximum(counts[drawn].sum(axis=1), 1.0))
     boot = np.concatenate(means)
-    low, high = np.quantile(boot, [0.025, 0.975])
+    low, high = np.quantile(boot, [alpha, 1.0 - alpha])
     p_value = (1.0 + float(np.sum(boot <= 0.0))) / (replicates + 1.0)
     return float(difference.mean()), float(low), float(high), p_value
 
 
-def _pooled(evidence: Evidence, decimals: int) -> tuple[dict[str, float], dict[str, list[float]]]:
-    pooled, per_window = {}, {}
+def _pooled(
+    evidence: Evidence, decimals: int
+) -> tuple[dict[str, float], dict[str, list[float | None]]]:
+    """Mean per candidate over all pairs and per window (None: nobody judged in it)."""
+    pooled: dict[str, float] = {}
+    per_window: dict[str, list[float | None]] = {}
     for label, values in evidence.scores.items():
         pooled[label] = round(float(values.mean()), decimals) if len(values) else 0.0
         per_window[label] = [
             round(float(values[evidence.pair_window == w].mean()), decimals)
             if np.any(evidence.pair_window == w)
-            else 0.0
+            else None
             for w in range(len(evidence.windows))
         ]
     return pooled, per_window
@@ -215,7 +225,11 @@ def _best(labels: list[str], pooled: dict[str, float], order: list[str]) -> str:
 def _test(evidence: Evidence, challenger: str, incumbent: str, policy: Policy) -> PairedTest:
     diff = evidence.scores[challenger] - evidence.scores[incumbent]
     mean, low, high, p = paired_bootstrap(
-        diff, evidence.pair_customer, replicates=policy.replicates, seed=policy.seed
+        diff,
+        evidence.pair_customer,
+        replicates=policy.replicates,
+        seed=policy.seed,
+        alpha=policy.alpha,
     )
     base = float(evidence.scores[incumbent].mean()) if len(diff) else 0.0
     d = policy.decimals
@@ -292,7 +306,8 @@ def decide(
     summary = (
         f"{challenger} {evidence.metric} {pooled[challenger]:.4f} vs {holder} "
         f"{pooled[holder]:.4f} over {len(evidence.windows)} windows, {judged} customers: "
-        f"paired difference {test.difference:+.4f} (95% CI {test.ci_low:+.4f}..{test.ci_high:+.4f},"
+        f"paired difference {test.difference:+.4f} ({1 - 2 * policy.alpha:.0%} CI "
+        f"{test.ci_low:+.4f}..{test.ci_high:+.4f},"
         f" p={test.p_value:.3f})"
     )
     wins = pooled[challenger] > 0 and pooled[challenger] >= need and test.p_value < policy.alpha
@@ -332,7 +347,9 @@ def describe(verdict: GateDecision | dict[str, Any]) -> list[str]:
             f"({v['judged_customers']} customers, {v['judged_pairs']} customer-windows)"
         )
         for label, score in sorted(scores.items(), key=lambda kv: -kv[1]):
-            windows = " ".join(f"{s:.4f}" for s in v["window_scores"].get(label, []))
+            windows = " ".join(
+                "-" if s is None else f"{s:.4f}" for s in v["window_scores"].get(label, [])
+            )
             role = v["roles"].get(label, "")
             lines.append(f"  {label:<18} {role:<11} pooled {score:.4f}  windows {windows}")
     return lines

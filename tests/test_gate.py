@@ -178,3 +178,23 @@ def test_the_verdict_is_described_for_people_and_kept_for_the_registry():
     fallen = d.fall_back("popular", "its files are gone")
     assert (fallen.action, fallen.kind) == (gate.BASELINE, "popular")
     assert fallen.reason.endswith("; but its files are gone") and d.action == gate.PROMOTE
+
+
+def test_an_empty_window_is_shown_as_such_and_the_interval_matches_the_test():
+    n = 600
+    ev = gate.Evidence(
+        metric="ndcg@10",
+        windows=("w0", "w1", "w2"),
+        pair_customer=np.arange(n) // 2,
+        pair_window=np.arange(n) % 2,  # nobody bought in w2
+        scores={"als": hits(0.3, n, 1), "popular": hits(0.25, n, 2)},
+        roles={"als": gate.NEW, "popular": gate.BASELINE_ROLE},
+        kinds={"als": "als", "popular": "popular"},
+    )
+    d = gate.decide(ev, POLICY)
+    assert d.window_scores["als"][2] is None
+    assert gate.describe(d)[2].endswith(" -")
+    assert d.test is not None
+    # the interval is the (1 - 2 alpha) one: its lower end is above 0 exactly when p < alpha
+    assert (d.test.ci_low > 0) == (d.test.p_value < POLICY.alpha)
+    assert "(90% CI " in d.reason
