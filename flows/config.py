@@ -87,6 +87,23 @@ class ItemKNNSettings(_Strict):
 ModelKind = Literal["als", "bpr", "item_cosine", "item_bm25"]
 
 
+class RepurchaseSettings(_Strict):
+    """Buying again (models/repurchase.py): when a bought product may be offered again."""
+
+    learned: bool = Field(
+        True, description="learn repurchase probability and interval per product from history"
+    )
+    min_probability: float = Field(
+        0.15, ge=0, le=1, description="products bought again less often are never re-offered"
+    )
+    shrinkage: float = Field(
+        10.0, ge=0, description="pseudo-buyers pulling a product's estimate to its category's"
+    )
+    half_life_days: float = Field(
+        60.0, gt=0, description="decay of the buy-again score's purchase frequency"
+    )
+
+
 class OfferSettings(_Strict):
     """List lengths per channel."""
 
@@ -100,7 +117,7 @@ class OfferSettings(_Strict):
         return self
 
 
-BaselineKind = Literal["popular", "popular_all_time", "popular_category"]
+BaselineKind = Literal["popular", "popular_all_time", "popular_category", "buy_again"]
 
 
 class GateSettings(_Strict):
@@ -121,7 +138,7 @@ class GateSettings(_Strict):
     )
     bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap replicates")
     baselines: tuple[BaselineKind, ...] = Field(
-        ("popular", "popular_all_time", "popular_category"), min_length=1
+        ("popular", "popular_all_time", "popular_category", "buy_again"), min_length=1
     )
     alternatives: tuple[ModelKind, ...] = Field(
         ("item_cosine", "item_bm25"),
@@ -158,6 +175,7 @@ class Settings(BaseSettings):
     )
     duckdb_threads: int | None = Field(None, gt=0, description="default: all cores")
     interactions: InteractionSettings = InteractionSettings()
+    repurchase: RepurchaseSettings = RepurchaseSettings()
     model: ModelKind = Field("als", description="the model the nightly job trains")
     als: ALSSettings = ALSSettings()
     bpr: BPRSettings = BPRSettings()

@@ -20,7 +20,7 @@ from flows import sqlfiles
 from flows.config import Settings
 from flows.errors import DataQualityError, OffersError
 from models import columns as C
-from models import rules
+from models import repurchase, rules
 from models.candidates import MODEL_CLASSES, MODEL_KINDS, ItemItemScorer, ModelSpec
 from models.idmap import IdMap
 from models.recommender import Fitted, Inputs, StoredModel
@@ -74,13 +74,16 @@ def read_history(
         return rel.pl()
 
     products = frame("marts/products", use_stock=use_stock)
+    bought = frame("marts/purchase_history", half_life_days=settings.repurchase.half_life_days)
+    exclusions, again = buy_again_inputs(bought, products, as_of, settings)
     inputs = Inputs(
         interactions=frame("marts/interactions"),
         recent=frame("marts/interactions", lookback_days=cfg.popularity_days),
-        exclusions=frame("marts/exclusions"),
+        exclusions=exclusions,
         customers=frame("marts/served_customers"),
         products=products.select(C.PRODUCT, C.CATEGORY),
         offerable=products.filter(pl.col("offerable")).select(C.PRODUCT, C.CATEGORY),
+        buy_again=again,
     )
     window = frame("marts/data_window").row(0, named=True)
     return History(inputs=inputs, window=window)
@@ -98,6 +101,23 @@ def spec_for(settings: Settings, kind: str) -> ModelSpec:
     if kind == "item_bm25":
         return ModelSpec("item_bm25", knn)
     return ModelSpec(kind)
+
+
+def buy_again_inputs(
+    bought: pl.DataFrame, products: pl.DataFrame, as_of: dt.date, settings: Settings
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The exclusions (bought and not due again) and buy-again scores, from a repurchase model
+    learned on the purchase history before ``as_of``."""
+    cfg = settings.repurchase
+    policy = repurchase.RepurchasePolicy(
+        min_probability=cfg.min_probability, shrinkage=cfg.shrinkage, learned=cfg.learned
+    )
+    learned = repurchase.estimate(bought, products, shrinkage=cfg.shrinkage)
+    cut = as_of_timestamp(as_of)
+    return (
+        repurchase.exclusions(bought, learned, as_of=cut, policy=policy),
+        repurchase.buy_again(bought, learned, as_of=cut, policy=policy),
+    )
 
 
 def model_spec(settings: Settings) -> ModelSpec:

@@ -25,10 +25,11 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
+from models.sparse_topk import sparse_recommend
 from models.train import ALSParams, TrainingError, check_factors, train_als
 
 MODEL_KINDS = ("als", "bpr", "item_cosine", "item_bm25")
-BASELINE_KINDS = ("popular", "popular_all_time", "popular_category")
+BASELINE_KINDS = ("popular", "popular_all_time", "popular_category", "buy_again")
 DEFAULTS: dict[str, dict[str, Any]] = {
     "als": {"factors": 64, "regularization": 0.05, "alpha": 2.0, "iterations": 15},
     "bpr": {"factors": 64, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100},
@@ -37,6 +38,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "popular": {},
     "popular_all_time": {},
     "popular_category": {},
+    "buy_again": {},
 }
 MODEL_CLASSES: dict[str, Any] = {
     "als": AlternatingLeastSquares,
@@ -45,8 +47,6 @@ MODEL_CLASSES: dict[str, Any] = {
     "item_bm25": BM25Recommender,
 }
 DENSE_BLOCK = 20_000_000  # scores held at once by dense scorers (80 MB of float32)
-SPARSE_ROWS = 20_000  # customers scored at once by item-item (their non-zero scores only)
-TOPK_ROWS = 2_048  # rows ranked at once from sparse scores (padded to the block's longest)
 GLOBAL_SHARE = 1e-6  # category popularity: weight of global popularity (breaks ties, fills)
 
 
@@ -152,64 +152,43 @@ class ItemItemScorer(DenseScorer):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The dense result from sparse scores: a customer's history times a K-neighbour
         similarity has few non-zeros, so only those are ranked (no users x items block)."""
-        userid = np.atleast_1d(userid)
-        n, k = len(userid), min(N, self.n_items)
-        out_ids = np.zeros((n, k), dtype=np.int32)
-        out_scores = np.full((n, k), -np.inf, dtype=np.float32)
-        allowed = np.ones(self.n_items, dtype=np.float32)
-        if filter_items is not None and len(filter_items):
-            allowed[filter_items] = 0.0
-        similarity = sp.csr_matrix(self.model.similarity, dtype=np.float32) @ sp.diags(allowed)
-        for lo in range(0, n, SPARSE_ROWS):
-            rows = np.arange(lo, min(lo + SPARSE_ROWS, n))
-            scored = sp.csr_matrix(self.user_items[userid[rows]] @ similarity, dtype=np.float32)
-            if filter_already_liked_items:
-                liked = sp.csr_matrix(user_items[rows], dtype=np.float32, copy=True)
-                liked.data[:] = 1.0
-                scored = scored - scored.multiply(liked)
-            scored = sp.csr_matrix(scored)
-            scored.data[scored.data <= 0] = 0.0
-            scored.eliminate_zeros()
-            ids, top = _csr_top_k(scored, k)
-            out_ids[rows] = ids
-            out_scores[rows] = top
-        return out_ids, out_scores
+        similarity = sp.csr_matrix(self.model.similarity, dtype=np.float32)
+        return sparse_recommend(
+            lambda users: self.user_items[users] @ similarity,
+            self.n_items,
+            userid,
+            user_items,
+            N,
+            filter_already_liked_items,
+            filter_items,
+        )
 
 
-def _csr_top_k(scored: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the ``k`` largest stored values (best first, ties by column), -inf padded.
+class BuyAgainScorer:
+    """The customer's own due purchases, by decayed frequency x probability of buying again
+    (``models.repurchase.buy_again``); nothing else (popularity fills the rest of a list)."""
 
-    Rows are taken shortest first in blocks padded to the block's longest row, so the padded
-    work stays close to the number of stored values.
-    """
-    m = scored.shape[0]
-    ids = np.zeros((m, k), dtype=np.int32)
-    top = np.full((m, k), -np.inf, dtype=np.float32)
-    by_length = np.argsort(np.diff(scored.indptr), kind="stable")
-    for lo in range(0, m, TOPK_ROWS):
-        rows = by_length[lo : lo + TOPK_ROWS]
-        block = scored[rows]
-        lengths = np.diff(block.indptr)
-        width = int(lengths.max(initial=0))
-        if width == 0:
-            continue
-        owner = np.repeat(np.arange(len(rows)), lengths)
-        pos = np.arange(block.nnz) - np.repeat(block.indptr[:-1], lengths)
-        values = np.full((len(rows), width), -np.inf, dtype=np.float32)
-        columns = np.full((len(rows), width), np.iinfo(np.int32).max, dtype=np.int32)
-        values[owner, pos] = block.data
-        columns[owner, pos] = block.indices
-        kk = min(k, width)
-        if kk < width:
-            part = np.argpartition(-values, kk - 1, axis=1)[:, :kk]
-            values = np.take_along_axis(values, part, axis=1)
-            columns = np.take_along_axis(columns, part, axis=1)
-        order = np.lexsort((columns, -values), axis=1)
-        v = np.take_along_axis(values, order, axis=1)
-        c = np.take_along_axis(columns, order, axis=1)
-        ids[rows, :kk] = np.where(np.isfinite(v), c, 0)
-        top[rows, :kk] = v
-    return ids, top
+    def __init__(self, repeat_scores: sp.csr_matrix):
+        self.repeat_scores = sp.csr_matrix(repeat_scores, dtype=np.float32)
+        self.n_items = repeat_scores.shape[1]
+
+    def recommend(
+        self,
+        userid: np.ndarray,
+        user_items: sp.csr_matrix,
+        N: int = 10,
+        filter_already_liked_items: bool = True,
+        filter_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return sparse_recommend(
+            lambda users: self.repeat_scores[users],
+            self.n_items,
+            userid,
+            user_items,
+            N,
+            filter_already_liked_items,
+            filter_items,
+        )
 
 
 class CategoryPopularityScorer(DenseScorer):
@@ -358,6 +337,7 @@ def train(
     item_category: np.ndarray | None = None,
     popularity: np.ndarray | None = None,
     warm: tuple[np.ndarray, np.ndarray, int] | None = None,
+    repeat: sp.csr_matrix | None = None,
 ) -> Scorer:
     """Fit the candidate ``spec`` on the weighted user-item matrix.
 
@@ -375,6 +355,10 @@ def train(
     if spec.kind == "popular":
         assert popularity is not None
         return PopularityScorer(popularity)
+    if spec.kind == "buy_again":  # the customer's own due purchases (models/repurchase.py)
+        if repeat is None:
+            raise TrainingError("buy_again needs the purchase history (Inputs.buy_again)")
+        return BuyAgainScorer(repeat)
     if spec.kind == "popular_all_time":  # customers per product over the whole lookback
         counts = np.bincount(user_items.indices, minlength=user_items.shape[1])
         return PopularityScorer(counts.astype(np.float64))

@@ -30,6 +30,8 @@ class Inputs:
     customers: (customer_id, email_consent) customers who get lists.
     products: (product_id, category) every known product.
     offerable: (product_id) products that may be offered (active, in stock).
+    buy_again: (customer_id, product_id, weight) bought products due again, scored
+    (``models.repurchase.buy_again``); None: no buy-again candidate.
     """
 
     interactions: pl.DataFrame
@@ -38,6 +40,7 @@ class Inputs:
     customers: pl.DataFrame
     products: pl.DataFrame
     offerable: pl.DataFrame
+    buy_again: pl.DataFrame | None = None  # (customer_id, product_id, weight) due again
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Fitted:
     popularity: np.ndarray
     blocked_items: np.ndarray
     item_category: np.ndarray
+    repeat_scores: sp.csr_matrix | None = None  # buy-again weights on these maps
     model: Scorer | None = None
     spec: ModelSpec | None = None
     # a stored model knows only some of tonight's customers/products (True: it knows them)
@@ -111,6 +115,13 @@ def prepare(inputs: Inputs) -> Fitted:
         .to_numpy()
         .astype(np.int32)
     )
+    repeat = None
+    if inputs.buy_again is not None:
+        again = inputs.buy_again.filter(
+            pl.col(C.CUSTOMER).is_in(users.ids.implode())
+            & pl.col(C.PRODUCT).is_in(items.ids.implode())
+        )
+        repeat = user_item_matrix(again, users, items)
     served = users.to_index(inputs.customers.select(C.CUSTOMER), C.CUSTOMER, C.USER_IDX)
     return Fitted(
         served=np.sort(served.get_column(C.USER_IDX).to_numpy()),
@@ -121,6 +132,7 @@ def prepare(inputs: Inputs) -> Fitted:
         popularity=popularity,
         blocked_items=np.flatnonzero(~allowed).astype(np.int32),
         item_category=category,
+        repeat_scores=repeat,
     )
 
 
@@ -152,6 +164,7 @@ def fit_prepared(
         item_category=prepared.item_category,
         popularity=prepared.popularity,
         warm=warm,
+        repeat=prepared.repeat_scores,
     )
     return replace(prepared, model=model, spec=spec)
 
