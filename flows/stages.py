@@ -84,6 +84,7 @@ def read_history(
         products=products.select(C.PRODUCT, C.CATEGORY),
         offerable=products.filter(pl.col("offerable")).select(C.PRODUCT, C.CATEGORY),
         buy_again=again,
+        bought=bought.select(C.CUSTOMER, C.PRODUCT),
     )
     window = frame("marts/data_window").row(0, named=True)
     return History(inputs=inputs, window=window)

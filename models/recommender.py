@@ -32,6 +32,8 @@ class Inputs:
     offerable: (product_id) products that may be offered (active, in stock).
     buy_again: (customer_id, product_id, weight) bought products due again, scored
     (``models.repurchase.buy_again``); None: no buy-again candidate.
+    bought: (customer_id, product_id) everything bought before the as-of date (repeat vs
+    explore in evaluation).
     """
 
     interactions: pl.DataFrame
@@ -41,6 +43,7 @@ class Inputs:
     products: pl.DataFrame
     offerable: pl.DataFrame
     buy_again: pl.DataFrame | None = None  # (customer_id, product_id, weight) due again
+    bought: pl.DataFrame | None = None  # (customer_id, product_id) every pair bought before
 
 
 @dataclass
