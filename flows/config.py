@@ -104,6 +104,17 @@ class RepurchaseSettings(_Strict):
     )
 
 
+class HybridSettings(_Strict):
+    """The hybrid candidate (models/hybrid.py): buy-again and the configured model, fused per
+    customer by their repurchase propensity."""
+
+    repeat_weight: float = Field(
+        1.0, ge=0, description="scales a customer's propensity: the repeat list's weight"
+    )
+    min_repeat: int = Field(0, ge=0, le=100, description="slots kept for buy-again items")
+    min_explore: int = Field(2, ge=0, le=100, description="slots kept for new products")
+
+
 class OfferSettings(_Strict):
     """List lengths per channel."""
 
@@ -140,8 +151,8 @@ class GateSettings(_Strict):
     baselines: tuple[BaselineKind, ...] = Field(
         ("popular", "popular_all_time", "popular_category", "buy_again"), min_length=1
     )
-    alternatives: tuple[ModelKind, ...] = Field(
-        ("item_cosine", "item_bm25"),
+    alternatives: tuple[Literal["als", "bpr", "item_cosine", "item_bm25", "hybrid"], ...] = Field(
+        ("item_cosine", "item_bm25", "hybrid"),
         description="cheap model kinds judged besides the configured model every night",
     )
     min_customers: int = Field(
@@ -176,6 +187,7 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = Field(None, gt=0, description="default: all cores")
     interactions: InteractionSettings = InteractionSettings()
     repurchase: RepurchaseSettings = RepurchaseSettings()
+    hybrid: HybridSettings = HybridSettings()
     model: ModelKind = Field("als", description="the model the nightly job trains")
     als: ALSSettings = ALSSettings()
     bpr: BPRSettings = BPRSettings()

@@ -22,7 +22,7 @@ from flows import sqlfiles, stages
 from flows.config import Settings
 from models import columns as C
 from models.candidates import ModelSpec
-from models.metrics import METRIC_KEYS, lift, ranking_metrics
+from models.metrics import METRIC_KEYS, lift, ranking_metrics, repeat_explore_metrics
 from models.recommender import Fitted, fit_prepared, prepare, recommend
 
 TRUTH_KINDS = ("purchase", "add_to_cart", "view")
@@ -52,6 +52,13 @@ class Holdout:
             catalogue_size=max(self.history.inputs.offerable.height, 1),
             item_popularity=self.item_popularity,
         )
+
+    def repeat_explore(self, lists: pl.DataFrame, truth: pl.DataFrame, k: int) -> dict[str, float]:
+        """``repeat_explore_metrics``: repeat = bought before this split's cut."""
+        bought = self.history.inputs.bought
+        if bought is None:
+            raise ValueError("the history has no purchases before the cut (inputs.bought)")
+        return repeat_explore_metrics(lists, truth, bought, k)
 
 
 def holdout(
@@ -114,7 +121,8 @@ def score_lists(
             if channel == C.CHANNEL_EMAIL:  # only consenting customers can get an email
                 truth = truth.join(consenting, on=C.CUSTOMER, how="semi")
             metrics = data.metrics(lists[channel], truth, k)
-            rows.append({"channel": channel, "k": k, "truth": kind, **metrics})
+            mix = data.repeat_explore(lists[channel], truth, k)
+            rows.append({"channel": channel, "k": k, "truth": kind, **metrics, **mix})
     return rows
 
 
@@ -175,8 +183,20 @@ def judged_scores(
     return scores, judged.height
 
 
-# the report's table: who, which list, the list metrics (not the customer counts), fit time
-TABLE_COLUMNS = ("candidate", "channel", "k", *METRIC_KEYS[:-2], "fit_s")
+# the report's table: who, which list, the list metrics (not the customer counts), how the
+# hits split between buying again and buying new, fit time
+TABLE_COLUMNS = (
+    "candidate",
+    "channel",
+    "k",
+    *METRIC_KEYS[:-2],
+    "repeat_share",
+    "explore_recall",
+    "repeat_recall",
+    "fit_s",
+)
+# what the judged customers bought, the same for every candidate and k: one row per channel
+TRUTH_MIX_COLUMNS = ("channel", "truth_repeat_share", "customers_repeat", "customers_explore")
 
 
 def build_report(
@@ -201,6 +221,10 @@ def build_report(
     baselines = [r["candidate"] for r in rows if r["baseline"]]
     best_baseline = max((scores[c] for c in set(baselines)), default=None)
     table = [{c: r[c] for c in TABLE_COLUMNS} for r in rows if r["truth"] == "purchase"]
+    mix: dict[str, dict[str, Any]] = {}
+    for r in rows:  # the same for every candidate judged on this split: the first one stands
+        if r["truth"] == "purchase":
+            mix.setdefault(r["channel"], {c: r[c] for c in TRUTH_MIX_COLUMNS})
     return {
         "as_of": data.until.isoformat(),
         "cut": data.cut.isoformat(),
@@ -217,5 +241,6 @@ def build_report(
         "seconds": round(seconds, 2),
         "table_columns": list(TABLE_COLUMNS),
         "table": table,
+        "truth_mix": list(mix.values()),
         "rows": rows,
     }

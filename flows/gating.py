@@ -107,7 +107,8 @@ def choose_task(
         if fitted.spec is None or decision.kind == fitted.spec.kind:  # the new model
             return fitted, None, decision
         spec = stages.spec_for(settings, decision.kind or "")
-        return fit_prepared(fitted, spec, seed=settings.seed), None, decision
+        inner = fitted.model if spec.kind == "hybrid" else None  # explores with tonight's model
+        return fit_prepared(fitted, spec, seed=settings.seed, inner=inner), None, decision
     if decision.action == gate.KEEP_CURRENT:
         con = db.connect(settings.database)
         try:

@@ -171,12 +171,14 @@ def judge(
             start = kept if role == gate.NEW and g.warm_iterations else None
             if start is not None and start.spec is not None and can_warm_start(start.spec, what):
                 warm.append(label)
+            explore = trained.get(new.kind) if what.kind == "hybrid" else None
             fitted = fit_prepared(
                 data.prepared,
                 what,
                 seed=settings.seed,
                 warm_from=start,
                 warm_iterations=g.warm_iterations,
+                inner=explore.model if explore is not None else None,  # shared, not retrained
             )
             trained[label] = fitted
         scores[label] = pair_scores(data, fitted, g.metric, g.k)

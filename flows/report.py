@@ -55,6 +55,12 @@ def write_report(folder: Path, report: dict[str, Any]) -> tuple[Path, Path]:
         + "</tr>"
         for r in report["table"]
     )
+    mix_rows = "\n".join(
+        f"<tr><td>{html.escape(str(m['channel']))}</td>"
+        f"<td>{m['truth_repeat_share']:.4f}</td><td>{m['customers_repeat']:,.0f}</td>"
+        f"<td>{m['customers_explore']:,.0f}</td></tr>"
+        for m in report.get("truth_mix", [])
+    )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>offers evaluation {report["as_of"]}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;text-align:right}}
@@ -65,6 +71,13 @@ td:first-child,th:first-child{{text-align:left}}</style></head><body>
 <h2>All metrics (shop and email lists, purchases)</h2>
 <table><tr>{"".join(f"<th>{html.escape(c)}</th>" for c in report["table_columns"])}</tr>
 {table_rows}</table>
+<p>repeat_share: share of the hits that the customer had bought before the cut;
+explore_recall / repeat_recall: recall on the purchases of products new to the customer /
+bought before, averaged over the customers who made such a purchase.</p>
+<h2>Buying again or buying new: holdout purchases, the same for every candidate</h2>
+<table><tr><th>channel</th><th>truth_repeat_share</th><th>customers_repeat</th>
+<th>customers_explore</th></tr>
+{mix_rows}</table>
 <p>{html.escape(report.get("note", ""))}</p>
 </body></html>
 """

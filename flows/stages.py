@@ -22,6 +22,7 @@ from flows.errors import DataQualityError, OffersError
 from models import columns as C
 from models import repurchase, rules
 from models.candidates import MODEL_CLASSES, MODEL_KINDS, ItemItemScorer, ModelSpec
+from models.hybrid import HybridScorer
 from models.idmap import IdMap
 from models.recommender import Fitted, Inputs, StoredModel
 from models.train import library_versions
@@ -84,7 +85,7 @@ def read_history(
         products=products.select(C.PRODUCT, C.CATEGORY),
         offerable=products.filter(pl.col("offerable")).select(C.PRODUCT, C.CATEGORY),
         buy_again=again,
-        bought=bought.select(C.CUSTOMER, C.PRODUCT),
+        bought=bought.select(C.CUSTOMER, C.PRODUCT, "orders"),
     )
     window = frame("marts/data_window").row(0, named=True)
     return History(inputs=inputs, window=window)
@@ -101,6 +102,8 @@ def spec_for(settings: Settings, kind: str) -> ModelSpec:
         return ModelSpec("item_cosine", {"neighbours": knn["neighbours"]})
     if kind == "item_bm25":
         return ModelSpec("item_bm25", knn)
+    if kind == "hybrid":
+        return ModelSpec("hybrid", {"explore": settings.model, **settings.hybrid.model_dump()})
     return ModelSpec(kind)
 
 
@@ -133,8 +136,11 @@ def _write_model(folder: Path, fitted: Fitted) -> None:
     """The model file (model kinds only) and the id maps it was trained under."""
     assert fitted.model is not None and fitted.spec is not None
     folder.mkdir(parents=True, exist_ok=True)
-    implicit_model = getattr(fitted.model, "model", fitted.model)  # item-item wrappers
-    if fitted.spec.kind in MODEL_KINDS:
+    model, kind = fitted.model, fitted.spec.kind
+    if isinstance(model, HybridScorer):  # its state is its explore model; the rest is rebuilt
+        model, kind = model.explore, model.explore_kind
+    implicit_model = getattr(model, "model", model)  # item-item wrappers
+    if kind in MODEL_KINDS:
         implicit_model.save(str(folder / MODEL_FILE))
     pl.DataFrame({C.CUSTOMER: fitted.users.ids}).write_parquet(folder / "users.parquet")
     pl.DataFrame({C.PRODUCT: fitted.items.ids}).write_parquet(folder / "items.parquet")
@@ -167,7 +173,7 @@ def save_model(
     final = models_dir / version
     shutil.rmtree(staging, ignore_errors=True)
     _write_model(staging, fitted)
-    if judge is not None and kind in MODEL_KINDS:
+    if judge is not None and kind in (*MODEL_KINDS, "hybrid"):
         _write_model(staging / JUDGE_DIR, judge[1])
         metadata = {**metadata, "judge_cut": judge[0].isoformat()}
     full = {
@@ -243,9 +249,10 @@ def load_model(current: CurrentModel, *, judge: bool = False) -> StoredModel:
     users = IdMap(pl.read_parquet(folder / "users.parquet").get_column(C.CUSTOMER))
     items = IdMap(pl.read_parquet(folder / "items.parquet").get_column(C.PRODUCT))
     model: Any = None
-    if current.kind in MODEL_KINDS:
-        loaded = MODEL_CLASSES[current.kind].load(str(folder / MODEL_FILE))
-        if current.kind.startswith("item_"):
+    kind = spec.full_params["explore"] if spec.kind == "hybrid" else spec.kind
+    if kind in MODEL_KINDS:  # a hybrid's stored model is its explore model
+        loaded = MODEL_CLASSES[kind].load(str(folder / MODEL_FILE))
+        if kind.startswith("item_"):
             empty = sp.csr_matrix((0, len(items)), dtype=np.float32)
             model = ItemItemScorer(loaded, empty)
         else:

@@ -25,6 +25,7 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
+from models.hybrid import HybridScorer, propensity
 from models.sparse_topk import sparse_recommend
 from models.train import ALSParams, TrainingError, check_factors, train_als
 
@@ -39,6 +40,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "popular_all_time": {},
     "popular_category": {},
     "buy_again": {},
+    "hybrid": {"explore": "als", "repeat_weight": 1.0, "min_repeat": 0, "min_explore": 2},
 }
 MODEL_CLASSES: dict[str, Any] = {
     "als": AlternatingLeastSquares,
@@ -69,6 +71,8 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.kind == "hybrid" and self.params.get("explore", "als") not in MODEL_KINDS:
+            raise ValueError(f"hybrid explores with a model kind, one of {MODEL_KINDS}")
         if self.kind not in DEFAULTS:
             raise ValueError(f"unknown model kind {self.kind!r}; choose from {sorted(DEFAULTS)}")
         unknown = set(self.params) - set(DEFAULTS[self.kind])
@@ -338,6 +342,8 @@ def train(
     popularity: np.ndarray | None = None,
     warm: tuple[np.ndarray, np.ndarray, int] | None = None,
     repeat: sp.csr_matrix | None = None,
+    bought: sp.csr_matrix | None = None,
+    inner: Scorer | None = None,
 ) -> Scorer:
     """Fit the candidate ``spec`` on the weighted user-item matrix.
 
@@ -355,6 +361,21 @@ def train(
     if spec.kind == "popular":
         assert popularity is not None
         return PopularityScorer(popularity)
+    if spec.kind == "hybrid":  # buy-again and discovery fused per customer (models/hybrid.py)
+        if repeat is None or bought is None:
+            raise TrainingError("hybrid needs the purchase history (Inputs.buy_again, .bought)")
+        if inner is None:
+            inner = train(ModelSpec(p["explore"]), user_items, seed=seed, popularity=popularity)
+        return HybridScorer(
+            inner,
+            BuyAgainScorer(repeat),
+            bought,
+            propensity(bought),
+            repeat_weight=p["repeat_weight"],
+            min_repeat=p["min_repeat"],
+            min_explore=p["min_explore"],
+            explore_kind=p["explore"],
+        )
     if spec.kind == "buy_again":  # the customer's own due purchases (models/repurchase.py)
         if repeat is None:
             raise TrainingError("buy_again needs the purchase history (Inputs.buy_again)")

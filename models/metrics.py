@@ -243,6 +243,98 @@ def ranking_metrics(
     }
 
 
+REPEAT_EXPLORE_KEYS = (
+    "repeat_share",
+    "explore_recall",
+    "repeat_recall",
+    "truth_repeat_share",
+    "customers_explore",
+    "customers_repeat",
+)
+
+_REPEAT, _HIT = "_repeat", "_hit"
+
+
+def repeat_explore_metrics(
+    lists: pl.DataFrame, truth: pl.DataFrame, bought: pl.DataFrame, k: int
+) -> dict[str, float]:
+    """How top-``k`` lists split between buying again (repeat) and buying something new.
+
+    Inputs:
+
+    * ``lists`` and ``truth``: as in ``ranking_metrics`` (same checks; T_u is a set, only rows
+      with rank <= k count, L_u is u's top-k rows, judged customers U are those with
+      |T_u| >= 1).
+    * ``bought``: (customer_id, product_id), every pair bought before the cut; B_u is the set
+      of u's products in it (duplicate rows collapse). Other columns are ignored.
+
+    A truth item is a *repeat* if the customer bought it before the cut and an *explore* item
+    otherwise: R_u = T_u & B_u, E_u = T_u - B_u. The hits H_u = {product(i) : i in L_u} & T_u
+    (so |H_u| is ``ranking_metrics``' h_u).
+
+    * ``repeat_share`` = sum_u |H_u & B_u| / sum_u |H_u| over U: the share of all hits that
+      are repeats, pooled (not a mean of per-customer shares); 0.0 with no hits.
+    * ``explore_recall`` = mean over customers with |E_u| >= 1 of |H_u & E_u| / |E_u|;
+      0.0 if no customer has an explore item.
+    * ``repeat_recall`` = mean over customers with |R_u| >= 1 of |H_u & R_u| / |R_u|;
+      0.0 if no customer has a repeat item.
+    * ``truth_repeat_share`` = sum_u |R_u| / sum_u |T_u|: how much of the truth is buying
+      again, whatever the lists; 0.0 with no truth.
+    * ``customers_explore`` = |{u : |E_u| >= 1}|, ``customers_repeat`` = |{u : |R_u| >= 1}|
+      (a customer may count in both), as floats like ``ranking_metrics``' counts.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    key = list(_KEY)
+    lists = _sorted_lists(lists)
+    truth = _unify(lists, truth.select(key), key).unique()
+    if truth.height == 0:
+        return dict.fromkeys(REPEAT_EXPLORE_KEYS, 0.0)
+    top = (
+        _unify(truth, lists, key)
+        .filter(pl.col(C.RANK).cast(pl.Int64) <= k)
+        .select(*key, pl.lit(True).alias(_HIT))
+    )
+    before = (
+        _unify(truth, bought.select(key), key).unique().with_columns(pl.lit(True).alias(_REPEAT))
+    )
+    # one row per truth pair, flagged: bought before the cut? in the top-k list? (lists hold
+    # a product once per customer, so the left joins add no rows)
+    flagged = (
+        truth.join(before, on=key, how="left")
+        .join(top, on=key, how="left")
+        .with_columns(pl.col(_REPEAT).fill_null(False), pl.col(_HIT).fill_null(False))
+    )
+    rep, hit = pl.col(_REPEAT), pl.col(_HIT)
+    per = flagged.group_by(C.CUSTOMER).agg(
+        n_repeat=rep.sum().cast(pl.Float64),
+        n_explore=(~rep).sum().cast(pl.Float64),
+        hit_repeat=(hit & rep).sum().cast(pl.Float64),
+        hit_explore=(hit & ~rep).sum().cast(pl.Float64),
+    )
+    n_repeat, n_explore = pl.col("n_repeat"), pl.col("n_explore")
+    hit_repeat, hit_explore = pl.col("hit_repeat"), pl.col("hit_explore")
+    totals = per.select(
+        hit_repeat=hit_repeat.sum(),
+        hits=(hit_repeat + hit_explore).sum(),
+        truth_repeat=n_repeat.sum(),
+        truth=(n_repeat + n_explore).sum(),
+        explore_recall=(hit_explore / n_explore).filter(n_explore > 0).mean(),
+        repeat_recall=(hit_repeat / n_repeat).filter(n_repeat > 0).mean(),
+        customers_explore=(n_explore > 0).sum().cast(pl.Float64),
+        customers_repeat=(n_repeat > 0).sum().cast(pl.Float64),
+    ).row(0, named=True)
+    hits, truth_pairs = totals["hits"], totals["truth"]
+    return {
+        "repeat_share": totals["hit_repeat"] / hits if hits else 0.0,
+        "explore_recall": float(totals["explore_recall"] or 0.0),
+        "repeat_recall": float(totals["repeat_recall"] or 0.0),
+        "truth_repeat_share": totals["truth_repeat"] / truth_pairs if truth_pairs else 0.0,
+        "customers_explore": float(totals["customers_explore"]),
+        "customers_repeat": float(totals["customers_repeat"]),
+    }
+
+
 def lift(metrics: Mapping[str, float], baseline: Mapping[str, float], key: str = "ndcg") -> float:
     """Relative change of ``metrics[key]`` over ``baseline[key]``: (m - b) / b.
 

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from models import candidates, rank
 from models import columns as C
 from models.candidates import ModelSpec, Scorer
+from models.hybrid import HybridScorer
 from models.idmap import IdMap
 from models.matrix import user_item_matrix
 
@@ -43,7 +44,7 @@ class Inputs:
     products: pl.DataFrame
     offerable: pl.DataFrame
     buy_again: pl.DataFrame | None = None  # (customer_id, product_id, weight) due again
-    bought: pl.DataFrame | None = None  # (customer_id, product_id) every pair bought before
+    bought: pl.DataFrame | None = None  # (customer_id, product_id, orders) bought before
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Fitted:
     blocked_items: np.ndarray
     item_category: np.ndarray
     repeat_scores: sp.csr_matrix | None = None  # buy-again weights on these maps
+    bought: sp.csr_matrix | None = None  # orders holding each bought product, on these maps
     model: Scorer | None = None
     spec: ModelSpec | None = None
     # a stored model knows only some of tonight's customers/products (True: it knows them)
@@ -125,6 +127,13 @@ def prepare(inputs: Inputs) -> Fitted:
             & pl.col(C.PRODUCT).is_in(items.ids.implode())
         )
         repeat = user_item_matrix(again, users, items)
+    orders = None
+    if inputs.bought is not None:
+        pairs = inputs.bought.filter(
+            pl.col(C.CUSTOMER).is_in(users.ids.implode())
+            & pl.col(C.PRODUCT).is_in(items.ids.implode())
+        )
+        orders = user_item_matrix(pairs, users, items, value="orders")
     served = users.to_index(inputs.customers.select(C.CUSTOMER), C.CUSTOMER, C.USER_IDX)
     return Fitted(
         served=np.sort(served.get_column(C.USER_IDX).to_numpy()),
@@ -136,6 +145,7 @@ def prepare(inputs: Inputs) -> Fitted:
         blocked_items=np.flatnonzero(~allowed).astype(np.int32),
         item_category=category,
         repeat_scores=repeat,
+        bought=orders,
     )
 
 
@@ -151,11 +161,13 @@ def fit_prepared(
     seed: int,
     warm_from: Fitted | None = None,
     warm_iterations: int = 0,
+    inner: Scorer | None = None,
 ) -> Fitted:
     """Train ``spec`` on already prepared matrices (several candidates share one ``prepare``).
 
     ``warm_from``: an ALS model already translated onto these maps (``reuse``) whose factors
     start the fit, for ``warm_iterations`` iterations; rows it does not know start randomly.
+    ``inner``: for a hybrid, its explore model already trained on these matrices.
     """
     warm = None
     if warm_from is not None and warm_iterations > 0:
@@ -168,6 +180,8 @@ def fit_prepared(
         popularity=prepared.popularity,
         warm=warm,
         repeat=prepared.repeat_scores,
+        bought=prepared.bought,
+        inner=inner,
     )
     return replace(prepared, model=model, spec=spec)
 
@@ -208,25 +222,40 @@ def reuse(prepared: Fitted, stored: StoredModel) -> Fitted:
     """
     user_pos = stored.users.positions(prepared.users.ids)
     item_pos = stored.items.positions(prepared.items.ids)
-    model = stored.model
-    if hasattr(model, "user_factors"):  # implicit matrix factorisation (ALS, BPR)
-        model.user_factors = _take_rows(np.asarray(model.user_factors), user_pos)
-        model.item_factors = _take_rows(np.asarray(model.item_factors), item_pos)
-        for cached in ("_user_norms", "_item_norms"):  # norms of the old rows, if cached
-            if hasattr(model, cached):
-                setattr(model, cached, None)
-    elif isinstance(model, candidates.ItemItemScorer):
-        model.model.similarity = _take_square(model.model.similarity, item_pos)
-        model = candidates.ItemItemScorer(model.model, prepared.user_items)
-    else:  # popularity baselines keep no state worth reusing: rebuild on tonight's data
+    model = _translate(stored.model, user_pos, item_pos, prepared)
+    if model is None:  # popularity baselines keep no state: rebuild on tonight's data
         return fit_prepared(prepared, stored.spec, seed=0)
+    spec = stored.spec
+    if spec.kind == "hybrid":
+        return replace(
+            fit_prepared(prepared, spec, seed=0, inner=model),
+            known_users=user_pos >= 0,
+            known_items=item_pos >= 0,
+        )
     return replace(
         prepared,
         model=model,
-        spec=stored.spec,
+        spec=spec,
         known_users=user_pos >= 0,
         known_items=item_pos >= 0,
     )
+
+
+def _translate(
+    model: Scorer | None, user_pos: np.ndarray, item_pos: np.ndarray, prepared: Fitted
+) -> Scorer | None:
+    """A stored scorer re-indexed onto ``prepared``'s maps (None: nothing to translate)."""
+    if hasattr(model, "user_factors"):  # implicit matrix factorisation (ALS, BPR)
+        model.user_factors = _take_rows(np.asarray(model.user_factors), user_pos)  # type: ignore[union-attr]
+        model.item_factors = _take_rows(np.asarray(model.item_factors), item_pos)  # type: ignore[union-attr]
+        for cached in ("_user_norms", "_item_norms"):  # norms of the old rows, if cached
+            if hasattr(model, cached):
+                setattr(model, cached, None)
+        return model
+    if isinstance(model, candidates.ItemItemScorer):
+        model.model.similarity = _take_square(model.model.similarity, item_pos)
+        return candidates.ItemItemScorer(model.model, prepared.user_items)
+    return None
 
 
 def _take_rows(factors: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -281,4 +310,28 @@ def recommend(
         model_source=fitted.spec.kind if fitted.spec is not None else C.SOURCE_MODEL,
         untrained_items=fitted.untrained_items,
     )
+    if isinstance(fitted.model, HybridScorer) and use_model:
+        lists = _label_hybrid(lists, fitted)
     return rank.to_offers(lists, fitted.users, fitted.items)
+
+
+def _label_hybrid(lists: pl.DataFrame, fitted: Fitted) -> pl.DataFrame:
+    """A hybrid's rows say which list they came from: ``buy_again`` or the explore model."""
+    model = fitted.model
+    assert isinstance(model, HybridScorer) and fitted.repeat_scores is not None
+    due = fitted.repeat_scores.tocoo()
+    repeat = pl.DataFrame(
+        {C.USER_IDX: due.row.astype(np.int32), C.ITEM_IDX: due.col.astype(np.int32)}
+    ).with_columns(pl.lit(True).alias("_repeat"))
+    return (
+        lists.join(repeat, on=[C.USER_IDX, C.ITEM_IDX], how="left")
+        .with_columns(
+            pl.when(pl.col(C.SOURCE) != "hybrid")
+            .then(pl.col(C.SOURCE))
+            .when(pl.col("_repeat"))
+            .then(pl.lit("buy_again"))
+            .otherwise(pl.lit(model.explore_kind))
+            .alias(C.SOURCE)
+        )
+        .drop("_repeat")
+    )

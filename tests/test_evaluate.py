@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 from flows import db
 from flows.cli import app
 from flows.config import load_settings
-from flows.evaluate import build_report, evaluate, holdout
+from flows.evaluate import TABLE_COLUMNS, build_report, evaluate, holdout
 from flows.extract import extract
 from flows.report import write_report
 from models.candidates import ModelSpec
+from models.metrics import REPEAT_EXPLORE_KEYS
 from models.recommender import fit_prepared, recommend
 
 DAYS = 14
@@ -160,6 +161,44 @@ def test_report_names_the_best_candidate_and_its_lift(small_shop, tmp_path):
     assert f"{scores['popular']:.4f}" in page
 
 
+def test_report_splits_hits_into_repeat_and_explore(small_shop, tmp_path):
+    home = load(tmp_path / "home", small_shop)
+    settings = load_settings(home)
+    con = db.connect(settings.database, read_only=True)
+    try:
+        data = holdout(con, settings, as_of=END, days=DAYS)
+    finally:
+        con.close()
+    assert data.history.inputs.bought is not None and data.history.inputs.bought.height > 0
+    rows = evaluate(data, SPECS[:3], settings)
+    report = build_report(data, rows, settings, seconds=1.0)
+    json_path, html_path = write_report(tmp_path / "report", report)
+    saved = json.loads(json_path.read_text())
+    assert len(saved["rows"]) == 3 * 3 * 3  # candidates x (shop@10, shop@20, email@5) x truths
+    for row in saved["rows"]:
+        for key in REPEAT_EXPLORE_KEYS:
+            assert isinstance(row[key], float), (row["candidate"], key)
+        for key in ("repeat_share", "explore_recall", "repeat_recall", "truth_repeat_share"):
+            assert 0.0 <= row[key] <= 1.0, (row["candidate"], key, row[key])
+        # every judged customer has a repeat or an explore item (or both)
+        assert max(row["customers_repeat"], row["customers_explore"]) <= row["customers_judged"]
+        assert row["customers_repeat"] + row["customers_explore"] >= row["customers_judged"]
+    # the shop's purchases hold both kinds, so the split says something
+    purchases = [r for r in saved["rows"] if r["truth"] == "purchase"]
+    assert all(r["customers_explore"] > 0 and r["customers_repeat"] > 0 for r in purchases)
+    assert all(0.0 < r["truth_repeat_share"] < 1.0 for r in purchases)
+    for key in ("repeat_share", "explore_recall", "repeat_recall"):
+        assert key in saved["table_columns"] and key in TABLE_COLUMNS
+        assert all(key in r for r in saved["table"])
+    # what customers bought is the same whatever the candidate: one row per channel
+    assert [m["channel"] for m in saved["truth_mix"]] == ["shop", "email"]
+    shop = next(r for r in purchases if r["channel"] == "shop")
+    assert saved["truth_mix"][0]["truth_repeat_share"] == shop["truth_repeat_share"]
+    page = html_path.read_text()
+    assert "<th>repeat_share</th>" in page and "<th>explore_recall</th>" in page
+    assert f"<td>{shop['truth_repeat_share']:.4f}</td>" in page
+
+
 def test_evaluate_command_prints_a_table_and_writes_the_report(small_shop, tmp_path):
     home = load(tmp_path / "home", small_shop)
     result = CliRunner().invoke(
@@ -170,6 +209,10 @@ def test_evaluate_command_prints_a_table_and_writes_the_report(small_shop, tmp_p
     assert result.exit_code == 0, result.output
     assert "ndcg@10 lift over recent popularity: popular +0.0%, item_bm25" in result.output
     assert "best on ndcg@10:" in result.output
+    header = next(line for line in result.output.splitlines() if "precision" in line)
+    for column in ("repeat", "explore r", "repeat r"):
+        assert f" {column} " in header, header
+    assert "Holdout purchases that were repeats: shop " in result.output
     reports = list((home / "reports").glob("evaluate-2025-06-01-14d-*/report.json"))
     assert len(reports) == 1
     bad = CliRunner().invoke(app, ["evaluate", "--home", str(home), "--candidates", "magic"])

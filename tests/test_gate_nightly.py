@@ -48,7 +48,7 @@ def test_a_bad_model_is_not_promoted_and_the_run_publishes_with_the_kept_one(sma
     assert "current" not in verdict["scores"]
     assert set(verdict["scores"]) == {
         "als", "item_cosine", "item_bm25", "popular", "popular_all_time", "popular_category",
-        "buy_again",
+        "buy_again", "hybrid",
     }  # fmt: skip
     assert len(verdict["windows"]) == 3 and verdict["judged_customers"] >= 100
     assert second["model_version"] == good != second["trained_version"]

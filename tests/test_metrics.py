@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models import columns as C
-from models.metrics import METRIC_KEYS, lift, ranking_metrics
+from models.metrics import (
+    METRIC_KEYS,
+    REPEAT_EXPLORE_KEYS,
+    lift,
+    ranking_metrics,
+    repeat_explore_metrics,
+)
 
 ALS, FILL, COLD = C.SOURCE_MODEL, C.SOURCE_FILL, C.SOURCE_COLD_START
 ACCURACY = ("precision", "recall", "map", "ndcg", "hit_rate")
@@ -246,6 +252,156 @@ def test_lift():
     assert lift({"ndcg": 0.0}, {"ndcg": 0.0}) == 0.0
 
 
+# --- repeat and explore ---------------------------------------------------------------------
+
+# k = 3. "before" = bought before the cut; R = repeat truth (bought before), E = explore truth.
+#
+#   a: x(1) y(2) z(3) u(4)  truth {y, u, v, t} (y given twice)  before {y, t, z}
+#      R = {y, t}, E = {u, v}; top-3 hits: y (u is at rank 4); z was bought before but is no hit
+#   b: w(1) x(2) y(3)       truth {x, y}                        before {x, y, q}
+#      R = {x, y}, E = {}: only repeat truth; hits x, y
+#   c: y(1) z(2)            no truth (not judged)               before {y}
+#   d: no list              truth {x}                           before {}
+#      R = {}, E = {x}; no hits
+#   e: w(1)                 truth {w}                           before {}
+#      R = {}, E = {w}; hit w
+RE_LISTS = frame(
+    [
+        ("a", "x", 1, ALS),
+        ("a", "y", 2, ALS),
+        ("a", "z", 3, ALS),
+        ("a", "u", 4, FILL),
+        ("b", "w", 1, COLD),
+        ("b", "x", 2, COLD),
+        ("b", "y", 3, COLD),
+        ("c", "y", 1, ALS),
+        ("c", "z", 2, FILL),
+        ("e", "w", 1, ALS),
+    ],
+    LISTS_SCHEMA,
+)
+RE_TRUTH = frame(
+    [
+        ("a", "y"),
+        ("a", "u"),
+        ("a", "v"),
+        ("a", "t"),
+        ("a", "y"),
+        ("b", "x"),
+        ("b", "y"),
+        ("d", "x"),
+        ("e", "w"),
+    ],
+    TRUTH_SCHEMA,
+)
+RE_BOUGHT = frame(
+    [
+        ("a", "y"),
+        ("a", "t"),
+        ("a", "z"),
+        ("b", "x"),
+        ("b", "y"),
+        ("b", "q"),
+        ("b", "x"),
+        ("c", "y"),
+    ],
+    TRUTH_SCHEMA,
+)
+
+
+def mix(
+    lists: pl.DataFrame = RE_LISTS,
+    truth: pl.DataFrame = RE_TRUTH,
+    bought: pl.DataFrame = RE_BOUGHT,
+    k: int = 3,
+) -> dict[str, float]:
+    return repeat_explore_metrics(lists, truth, bought, k)
+
+
+def test_repeat_explore_known_answers_at_3():
+    out = mix()
+    assert set(out) == set(REPEAT_EXPLORE_KEYS)
+    # hits: a {y} (repeat), b {x, y} (both repeat), d none, e {w} (explore): 3 of 4 are repeats
+    assert out["repeat_share"] == pytest.approx(3 / 4)
+    # explore recall over a, d, e (b has no explore item): a 0/2, d 0/1, e 1/1 -> 1/3
+    assert out["explore_recall"] == pytest.approx(1 / 3)
+    assert out["customers_explore"] == 3
+    # repeat recall over a, b (d and e have none): a 1/2 (y hit, t missed), b 2/2 -> 3/4
+    assert out["repeat_recall"] == pytest.approx(3 / 4)
+    assert out["customers_repeat"] == 2
+    # truth pairs: a 4 (y once), b 2, d 1, e 1 = 8; repeats a {y, t} + b {x, y} = 4 -> 1/2
+    assert out["truth_repeat_share"] == pytest.approx(1 / 2)
+
+
+def test_repeat_explore_counts_only_the_top_k():
+    # k = 2: a's top is x y (hit y), b's w x (hit x), e's w (hit w): 2 repeat hits of 3;
+    # explore: a 0/2, d 0/1, e 1/1 -> 1/3; repeat: a 1/2, b 1/2 -> 1/2
+    out = mix(k=2)
+    assert out["repeat_share"] == pytest.approx(2 / 3)
+    assert out["explore_recall"] == pytest.approx(1 / 3)
+    assert out["repeat_recall"] == pytest.approx(1 / 2)
+    # k = 4 adds u (an explore hit) for a: explore a 1/2, d 0, e 1 -> 1/2; 3 repeat hits of 5
+    out = mix(k=4)
+    assert out["repeat_share"] == pytest.approx(3 / 5)
+    assert out["explore_recall"] == pytest.approx(1 / 2)
+    assert out["repeat_recall"] == pytest.approx(3 / 4)
+    # the truth split does not depend on the lists or k
+    assert out["truth_repeat_share"] == pytest.approx(1 / 2)
+
+
+def test_repeat_explore_without_hits():
+    # only c, who is not judged, keeps a list: no hits at all, the truth split is unchanged
+    out = mix(lists=RE_LISTS.filter(pl.col(C.CUSTOMER) == "c"))
+    assert out["repeat_share"] == out["explore_recall"] == out["repeat_recall"] == 0.0
+    assert out["truth_repeat_share"] == pytest.approx(1 / 2)
+    assert (out["customers_explore"], out["customers_repeat"]) == (3, 2)
+    out = mix(lists=frame([], LISTS_SCHEMA))
+    assert out["repeat_share"] == out["explore_recall"] == out["repeat_recall"] == 0.0
+
+
+def test_repeat_explore_customer_with_only_repeat_truth():
+    # b alone: truth {x, y}, both bought before and both hit
+    out = mix(truth=RE_TRUTH.filter(pl.col(C.CUSTOMER) == "b"))
+    assert out == {
+        "repeat_share": 1.0,
+        "explore_recall": 0.0,  # nobody has an explore item
+        "repeat_recall": 1.0,
+        "truth_repeat_share": 1.0,
+        "customers_explore": 0.0,
+        "customers_repeat": 1.0,
+    }
+
+
+def test_repeat_explore_with_nothing_bought_before():
+    # every truth item is an explore item: explore recall is the plain recall@3 over the judged
+    # customers: a 1/4 (y of y, u, v, t), b 2/2, d 0/1, e 1/1 -> (1/4 + 1 + 0 + 1) / 4 = 9/16
+    for empty in (frame([], TRUTH_SCHEMA), pl.DataFrame({C.CUSTOMER: [], C.PRODUCT: []})):
+        out = mix(bought=empty)
+        assert out["repeat_share"] == out["repeat_recall"] == out["truth_repeat_share"] == 0.0
+        assert out["customers_repeat"] == 0
+        assert out["customers_explore"] == 4
+        assert out["explore_recall"] == pytest.approx(9 / 16)
+        recall = metrics(lists=RE_LISTS, truth=RE_TRUTH)["recall"]
+        assert out["explore_recall"] == pytest.approx(recall)
+
+
+def test_repeat_explore_edge_inputs():
+    # no truth: nothing judged, all 0.0 (also with untyped empty frames everywhere)
+    assert mix(truth=frame([], TRUTH_SCHEMA)) == dict.fromkeys(REPEAT_EXPLORE_KEYS, 0.0)
+    untyped = pl.DataFrame({C.CUSTOMER: [], C.PRODUCT: []})
+    empty_lists = pl.DataFrame({C.CUSTOMER: [], C.PRODUCT: [], C.RANK: [], C.SOURCE: []})
+    assert mix(empty_lists, untyped, untyped) == dict.fromkeys(REPEAT_EXPLORE_KEYS, 0.0)
+    # extra columns of ``bought`` (e.g. the purchase history's) are ignored
+    with_extra = RE_BOUGHT.with_columns(weight=pl.lit(2.0))
+    assert mix(bought=with_extra) == mix()
+    # row order does not matter
+    assert mix(lists=RE_LISTS.reverse(), bought=RE_BOUGHT.reverse()) == pytest.approx(mix())
+    with pytest.raises(ValueError, match="k must be"):
+        mix(k=0)
+    with pytest.raises(ValueError, match="same product"):
+        mix(lists=frame([("a", "x", 1, ALS), ("a", "x", 2, ALS)], LISTS_SCHEMA))
+
+
 # --- properties on random small inputs ------------------------------------------------------
 
 
@@ -387,3 +543,58 @@ def test_perfect_lists_score_one(shop, rnd):
     assert out["hit_rate"] == 1.0
     if all(len(items) <= k for items in wanted.values()):
         assert out["recall"] == pytest.approx(1.0)
+
+
+def repeat_explore_reference(lists: list, truth: list, bought: list, k: int) -> dict[str, float]:
+    """``repeat_explore_metrics``' definitions, one customer at a time."""
+    truth_sets: dict[int, set[int]] = {}
+    for customer, product in truth:
+        truth_sets.setdefault(customer, set()).add(product)
+    before = set(bought)
+    top = {(customer, product) for customer, product, rank, _ in lists if rank <= k}
+    hits = repeat_hits = truth_pairs = truth_repeats = 0
+    explore, repeat = [], []
+    for customer, wanted in truth_sets.items():
+        repeats = {p for p in wanted if (customer, p) in before}
+        explores = wanted - repeats
+        hit = {p for p in wanted if (customer, p) in top}
+        hits += len(hit)
+        repeat_hits += len(hit & repeats)
+        truth_pairs += len(wanted)
+        truth_repeats += len(repeats)
+        if explores:
+            explore.append(len(hit & explores) / len(explores))
+        if repeats:
+            repeat.append(len(hit & repeats) / len(repeats))
+    return {
+        "repeat_share": repeat_hits / hits if hits else 0.0,
+        "explore_recall": sum(explore) / len(explore) if explore else 0.0,
+        "repeat_recall": sum(repeat) / len(repeat) if repeat else 0.0,
+        "truth_repeat_share": truth_repeats / truth_pairs if truth_pairs else 0.0,
+        "customers_explore": float(len(explore)),
+        "customers_repeat": float(len(repeat)),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(shops(), st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=12))
+def test_repeat_explore_matches_the_reference(shop, bought):
+    lists, truth, k, _, _ = shop
+    out = repeat_explore_metrics(
+        pl.DataFrame(
+            lists,
+            schema={
+                C.CUSTOMER: pl.Int64,
+                C.PRODUCT: pl.Int64,
+                C.RANK: pl.Int64,
+                C.SOURCE: pl.String,
+            },
+            orient="row",
+        ),
+        pl.DataFrame(truth, schema={C.CUSTOMER: pl.Int64, C.PRODUCT: pl.Int64}, orient="row"),
+        pl.DataFrame(bought, schema={C.CUSTOMER: pl.Int64, C.PRODUCT: pl.Int64}, orient="row"),
+        k,
+    )
+    assert out == pytest.approx(repeat_explore_reference(lists, truth, bought, k))
+    for key in ("repeat_share", "explore_recall", "repeat_recall", "truth_repeat_share"):
+        assert 0.0 <= out[key] <= 1.0

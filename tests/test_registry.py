@@ -28,6 +28,9 @@ def inputs(customers: list[str], products: list[str], seed: int = 0) -> Inputs:
         }
     )
     catalogue = pl.DataFrame({C.PRODUCT: products, C.CATEGORY: [p[:2] for p in products]})
+    bought = interactions.filter(pl.col(C.WEIGHT) > 7).select(C.CUSTOMER, C.PRODUCT)
+    bought = bought.with_columns(orders=pl.Series(rng.integers(1, 4, bought.height)))
+    due = bought.filter(pl.col("orders") >= 2).with_columns(pl.col("orders").alias(C.WEIGHT))
     return Inputs(
         interactions=interactions,
         recent=interactions,
@@ -35,6 +38,8 @@ def inputs(customers: list[str], products: list[str], seed: int = 0) -> Inputs:
         customers=pl.DataFrame({C.CUSTOMER: customers, C.EMAIL_CONSENT: [True] * len(customers)}),
         products=catalogue,
         offerable=catalogue,
+        buy_again=due.select(C.CUSTOMER, C.PRODUCT, C.WEIGHT),
+        bought=bought,
     )
 
 
@@ -42,7 +47,7 @@ CUSTOMERS = [f"c{i:02d}" for i in range(40)]
 PRODUCTS = [f"p{c}{i}" for c in "ab" for i in range(10)]
 
 
-@pytest.mark.parametrize("kind", ["als", "bpr", "item_bm25", "popular_category"])
+@pytest.mark.parametrize("kind", ["als", "bpr", "item_bm25", "popular_category", "hybrid"])
 def test_save_load_reuse_round_trip(tmp_path: Path, kind: str):
     spec = ModelSpec(kind, {"factors": 8, "iterations": 5} if kind in ("als", "bpr") else {})
     night1 = inputs(CUSTOMERS, PRODUCTS)
@@ -73,7 +78,8 @@ def test_save_load_reuse_round_trip(tmp_path: Path, kind: str):
     assert shifted.known_users is not None and shifted.known_items is not None
     assert not shifted.known_users[0] and not shifted.known_items[0]
     lists = recommend(shifted, 5)
-    model_rows = lists.filter(pl.col(C.SOURCE) == kind)
+    sources = {"als", "buy_again"} if kind == "hybrid" else {kind}
+    model_rows = lists.filter(pl.col(C.SOURCE).is_in(sorted(sources)))
     assert model_rows.height > 0
     assert not set(model_rows[C.CUSTOMER]) & {"a-new", "z-new"}
     assert "p0first" not in set(model_rows[C.PRODUCT]) and PRODUCTS[0] not in set(lists[C.PRODUCT])

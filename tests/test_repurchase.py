@@ -167,3 +167,61 @@ def test_buy_again_lists_hold_only_due_purchases_then_popularity():
     assert c1[C.SOURCE].to_list() == ["buy_again", "popular_fill"]
     c2 = lists.filter(pl.col(C.CUSTOMER) == "c2")
     assert c2[C.SOURCE][0] == "popular_fill" and np.all(c2[C.RANK].to_numpy() > 0)
+
+
+def test_fusion_known_answers_and_minimum_slots():
+    from models.hybrid import RRF_K, fuse
+
+    repeat = (np.array([[1, 2]]), np.array([[5.0, 4.0]], dtype=np.float32))
+    explore = (np.array([[3, 4]]), np.array([[0.9, 0.8]], dtype=np.float32))
+    ids, scores = fuse(repeat, explore, np.array([0.8]), 3)
+    assert ids[0].tolist() == [1, 2, 3]
+    assert scores[0] == pytest.approx([0.8 / (RRF_K + 1), 0.8 / (RRF_K + 2), 0.2 / (RRF_K + 1)])
+    ids, _ = fuse(repeat, explore, np.array([0.8]), 3, min_explore=2)
+    assert ids[0].tolist() == [1, 3, 4]  # two slots kept for new products, ordered by score
+    ids, _ = fuse(repeat, explore, np.array([0.2]), 3)
+    assert ids[0].tolist() == [3, 4, 1]
+    # a list that runs out leaves -inf slots, never invented items
+    ids, scores = fuse(
+        (np.array([[1, 0]]), np.array([[2.0, -np.inf]], dtype=np.float32)),
+        (np.array([[0, 0]]), np.full((1, 2), -np.inf, dtype=np.float32)),
+        np.array([0.5]),
+        2,
+    )
+    assert ids[0, 0] == 1 and np.isinf(scores[0, 1])
+
+
+def test_hybrid_lists_say_which_kind_each_row_is_and_explore_only_new_products():
+    rng = np.random.default_rng(0)
+    customers = [f"c{i}" for i in range(30)]
+    products = [f"p{i:02d}" for i in range(20)]
+    pairs = [(c, p) for c in customers for p in products if rng.random() < 0.3]
+    interactions = pl.DataFrame(
+        {C.CUSTOMER: [c for c, _ in pairs], C.PRODUCT: [p for _, p in pairs],
+         C.WEIGHT: rng.uniform(1, 5, len(pairs))}
+    )  # fmt: skip
+    bought = interactions.sample(fraction=0.5, seed=1).select(C.CUSTOMER, C.PRODUCT)
+    bought = bought.with_columns(orders=pl.Series(rng.integers(1, 4, bought.height)))
+    due = bought.filter(pl.col("orders") >= 2).with_columns(pl.col("orders").alias(C.WEIGHT))
+    catalogue = pl.DataFrame({C.PRODUCT: products, C.CATEGORY: ["a"] * 20})
+    inputs = Inputs(
+        interactions=interactions,
+        recent=interactions,
+        exclusions=bought.filter(pl.col("orders") < 2).select(C.CUSTOMER, C.PRODUCT),
+        customers=pl.DataFrame({C.CUSTOMER: customers, C.EMAIL_CONSENT: [True] * 30}),
+        products=catalogue,
+        offerable=catalogue,
+        buy_again=due.select(C.CUSTOMER, C.PRODUCT, C.WEIGHT),
+        bought=bought,
+    )
+    from models.candidates import ModelSpec
+
+    spec = ModelSpec("hybrid", {"min_explore": 3})
+    lists = recommend(fit(inputs, spec, seed=0), 8)
+    assert set(lists[C.SOURCE]) <= {"buy_again", "als", "popular_fill", "popular_cold_start"}
+    labelled = lists.join(bought, on=[C.CUSTOMER, C.PRODUCT], how="left")
+    again = labelled.filter(pl.col(C.SOURCE) == "buy_again")
+    assert again.height > 0 and (again["orders"] >= 2).all()  # only due purchases
+    assert labelled.filter(pl.col(C.SOURCE) == "als")["orders"].is_null().all()  # only new
+    explore = lists.filter(pl.col(C.SOURCE) == "als").group_by(C.CUSTOMER).len()
+    assert explore["len"].min() >= 3  # the minimum of new products holds for everyone

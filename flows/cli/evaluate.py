@@ -27,10 +27,12 @@ def evaluate(
     candidates: Annotated[
         str,
         typer.Option(
-            help="Comma-separated kinds: als, bpr, item_cosine, item_bm25, popular, "
-            "popular_category."
+            help="Comma-separated kinds: als, bpr, item_cosine, item_bm25, hybrid, popular, "
+            "popular_all_time, popular_category, buy_again (with offers.toml's parameters)."
         ),
-    ] = "popular,popular_category,als,bpr,item_cosine,item_bm25",
+    ] = (
+        "popular,popular_all_time,popular_category,buy_again,als,bpr,item_cosine,item_bm25,hybrid"
+    ),
     search: Annotated[
         bool,
         typer.Option(help="Also search model and weighting parameters on the window before."),
@@ -44,20 +46,23 @@ def evaluate(
     With --search, configurations are compared on the N days before that split (validation),
     and only the winner is scored on the test window, next to the baselines.
     """
-    from flows import db
+    from flows import db, stages
     from flows.config import load_settings
     from flows.evaluate import build_report, holdout
     from flows.evaluate import evaluate as run_evaluation
     from flows.report import write_report
     from flows.search import as_toml, with_interactions
     from flows.search import search as run_search
-    from models.candidates import ModelSpec
     from models.train import TrainingError as ModelTrainingError
 
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
     try:
         settings = load_settings(home)
-        specs = [ModelSpec(kind.strip()) for kind in candidates.split(",") if kind.strip()]
+        specs = [
+            stages.spec_for(settings, kind.strip())
+            for kind in candidates.split(",")
+            if kind.strip()
+        ]
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     except OffersError as exc:
@@ -118,16 +123,27 @@ def evaluate(
         f"{report['as_of']} ({report['judged_customers']:,} customers bought)"
     )
     for col in ("candidate", "list", "precision", "recall", "map", "ndcg", "hit_rate",
-                "coverage", "novelty", "fallback", "fit s"):  # fmt: skip
+                "coverage", "novelty", "fallback", "repeat", "explore r", "repeat r",
+                "fit s"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("candidate", "list") else "right")
     for r in report["table"]:
         table.add_row(
             r["candidate"], f"{r['channel']}@{r['k']}",
             *(f"{r[m]:.4f}" for m in ("precision", "recall", "map", "ndcg", "hit_rate")),
             f"{r['coverage']:.3f}", f"{r['novelty']:.2f}", f"{r['fallback_share']:.3f}",
+            *(f"{r[m]:.3f}" for m in ("repeat_share", "explore_recall", "repeat_recall")),
             f"{r['fit_s']:.2f}",
         )  # fmt: skip
     out.print(table)
+    out.print(
+        "repeat: share of hits bought before the cut; explore r / repeat r: recall on products "
+        "new to the customer / bought before. Holdout purchases that were repeats: "
+        + ", ".join(
+            f"{m['channel']} {m['truth_repeat_share']:.1%} ({m['customers_repeat']:,.0f} "
+            f"customers bought again, {m['customers_explore']:,.0f} bought something new)"
+            for m in report["truth_mix"]
+        )
+    )
     lifts = ", ".join(f"{c} {v:+.1%}" for c, v in report["lift_over_popular"].items())
     out.print(f"{report['main']} lift over recent popularity: {lifts}")
     verdict = "a popularity baseline" if report["best_is_baseline"] else "a personalised model"
