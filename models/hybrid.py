@@ -1,19 +1,18 @@
 """The hybrid candidate: buy-again and discovery in one list, mixed per customer.
 
 Two ranked lists per customer: *repeat* (``BuyAgainScorer``: their own purchases due again) and
-*explore* (the configured model, e.g. ALS, never offering anything the customer bought). They
-are fused by weighted reciprocal rank, the repeat list weighted by the customer's repurchase
-propensity and the explore list by its complement:
+*explore* (the configured model, e.g. ALS, never offering anything the customer bought). A
+customer's list of k gets about ``k * w_u`` repeat slots, where
 
-    score(i) = w_u / (RRF_K + rank_repeat(i))       for a repeat item
-    score(i) = (1 - w_u) / (RRF_K + rank_explore(i)) for an explore item
     w_u = min(1, repeat_weight * propensity_u)
 
-``propensity_u`` is the share of the customer's bought products they bought in two or more
-orders, shrunk towards the shop's share. At least ``min_repeat`` / ``min_explore`` slots go to
-each kind when it has candidates; the rest go by fused score. ``repeat_weight`` and the minimums
-are parameters (``[hybrid]`` in offers.toml; `offers evaluate --search` tries values on a
-validation window). Everything is vectorised over customers with polars.
+and ``propensity_u`` is the share of the customer's purchases that were of a product they had
+bought before (shrunk towards the shop's share); at least ``min_repeat`` / ``min_explore`` slots
+go to each kind when it has candidates, and slots a list cannot fill go to the other. The two
+lists are then interleaved in proportion (the i-th of n repeat items sits at (i - 0.5) / n of the
+way down, likewise for explore), so a 70 % repeat customer sees mostly repeats from the top.
+``repeat_weight`` and the minimums are parameters (``[hybrid]`` in offers.toml). Vectorised over
+customers with polars.
 """
 
 from __future__ import annotations
@@ -24,19 +23,19 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-RRF_K = 10.0  # rank offset of the fusion: smaller favours the top of each list
-SHRINKAGE = 5.0  # pseudo-products pulling a customer's propensity to the shop's
+SHRINKAGE = 5.0  # pseudo-purchases pulling a customer's propensity to the shop's
 
 
 def propensity(orders: sp.csr_matrix) -> np.ndarray:
-    """Per user: repeat-bought products / bought products, shrunk to the shop's share.
+    """Per user: purchases of a product bought before / all purchases, shrunk to the shop's.
 
-    ``orders``: users x items, the number of orders holding each bought product.
+    ``orders``: users x items, the number of orders holding each bought product; a product in
+    n orders is n purchases, n - 1 of them repeats.
     """
-    bought = np.diff(orders.indptr).astype(np.float64)
-    repeated = np.asarray((orders >= 2).sum(axis=1)).ravel().astype(np.float64)
-    shop = repeated.sum() / max(bought.sum(), 1.0)
-    return (repeated + SHRINKAGE * shop) / (bought + SHRINKAGE)
+    purchases = np.asarray(orders.sum(axis=1)).ravel().astype(np.float64)
+    repeats = purchases - np.diff(orders.indptr)
+    shop = repeats.sum() / max(purchases.sum(), 1.0)
+    return (repeats + SHRINKAGE * shop) / (purchases + SHRINKAGE)
 
 
 class HybridScorer:
@@ -116,42 +115,40 @@ def fuse(
     min_repeat: int = 0,
     min_explore: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the ``k`` best of both lists by weighted reciprocal rank, with minimum slots.
+    """Per row, about ``k * weight`` repeat items and the rest explore, interleaved in
+    proportion (see the module docstring). Scores are 1 - position / k.
 
-    Returns implicit-style (ids, scores) arrays of shape (rows, k), -inf where a list runs out.
+    Returns implicit-style (ids, scores) arrays of shape (rows, k), -inf where both run out.
     """
     n = len(weight)
     both = pl.concat([_long(*repeat, kind=0), _long(*explore, kind=1)])
-    w = weight.astype(np.float64)[both["row"].to_numpy()]
-    share = np.where(both["kind"].to_numpy() == 0, w, 1.0 - w)
-    both = both.with_columns(
-        score=pl.Series(share / (RRF_K + both["rank"].to_numpy().astype(np.float64)))
-    )
-    # an item in both lists (cannot happen with disjoint exclusions) keeps its best entry
-    both = both.sort("row", "score", "kind", "item", descending=[False, True, False, False])
     both = both.unique(subset=["row", "item"], keep="first", maintain_order=True)
-    both = both.with_columns(pos=pl.int_range(pl.len()).over("row", "kind"))
-    reserved = ((pl.col("kind") == 0) & (pl.col("pos") < min_repeat)) | (
-        (pl.col("kind") == 1) & (pl.col("pos") < min_explore)
+    available = both.group_by("row").agg(
+        (pl.col("kind") == 0).sum().alias("a_r"), (pl.col("kind") == 1).sum().alias("a_e")
+    )
+    quota = pl.DataFrame(
+        {"row": np.arange(n, dtype=np.int32), "want": np.rint(k * weight).astype(np.int64)}
+    ).join(available, on="row", how="inner")
+    lo, hi = min(min_repeat, k), max(k - min_explore, 0)
+    n_r = pl.min_horizontal(pl.col("want").clip(lo, max(lo, hi)), pl.col("a_r"))
+    n_r = pl.max_horizontal(n_r, k - pl.col("a_e")).clip(0, k)  # explore runs out: repeat more
+    quota = quota.with_columns(n_r=pl.min_horizontal(n_r, pl.col("a_r"))).with_columns(
+        n_e=pl.min_horizontal(pl.lit(k) - pl.col("n_r"), pl.col("a_e"))
     )
     top = (
-        both.with_columns(reserved=reserved)
-        .sort(
-            "row",
-            "reserved",
-            "score",
-            "kind",
-            "item",
-            descending=[False, True, True, False, False],
+        both.join(quota.select("row", "n_r", "n_e"), on="row")
+        .with_columns(
+            quota=pl.when(pl.col("kind") == 0).then(pl.col("n_r")).otherwise(pl.col("n_e"))
         )
+        .filter(pl.col("rank") <= pl.col("quota"))  # ranks are 1..len per list, no gaps
+        .with_columns(key=(pl.col("rank") - 0.5) / pl.col("quota"))
+        .sort("row", "key", "kind")
         .with_columns(slot=pl.int_range(pl.len()).over("row"))
         .filter(pl.col("slot") < k)
-        .sort("row", "score", "kind", "item", descending=[False, True, False, False])
-        .with_columns(slot=pl.int_range(pl.len()).over("row"))
     )
     ids = np.zeros((n, k), dtype=np.int32)
     scores = np.full((n, k), -np.inf, dtype=np.float32)
     rows, slots = top["row"].to_numpy(), top["slot"].to_numpy()
     ids[rows, slots] = top["item"].to_numpy()
-    scores[rows, slots] = top["score"].to_numpy().astype(np.float32)
+    scores[rows, slots] = (1.0 - slots / k).astype(np.float32)
     return ids, scores

@@ -1,4 +1,4 @@
-"""Tests for the real-data adapters (flows/adapters.py) and their CLI (flows/cli/importing.py).
+"""The REES46 and UCI CSV adapters (flows/adapters/) and their CLI (flows/cli/importing.py).
 
 Small inputs are written here in the datasets' exact raw formats (CRLF, truncated last lines,
 quoted fields, pandas-style float ids); the published slices in ``shared/datasets`` are used

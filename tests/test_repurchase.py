@@ -8,6 +8,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -169,26 +170,33 @@ def test_buy_again_lists_hold_only_due_purchases_then_popularity():
     assert c2[C.SOURCE][0] == "popular_fill" and np.all(c2[C.RANK].to_numpy() > 0)
 
 
-def test_fusion_known_answers_and_minimum_slots():
-    from models.hybrid import RRF_K, fuse
+def test_mixing_known_answers_and_minimum_slots():
+    from models.hybrid import fuse, propensity
 
     repeat = (np.array([[1, 2]]), np.array([[5.0, 4.0]], dtype=np.float32))
     explore = (np.array([[3, 4]]), np.array([[0.9, 0.8]], dtype=np.float32))
+    # 80% repeat: 2 of 3 slots, interleaved at 1/4 and 3/4 around the explore item at 1/2
     ids, scores = fuse(repeat, explore, np.array([0.8]), 3)
-    assert ids[0].tolist() == [1, 2, 3]
-    assert scores[0] == pytest.approx([0.8 / (RRF_K + 1), 0.8 / (RRF_K + 2), 0.2 / (RRF_K + 1)])
+    assert ids[0].tolist() == [1, 3, 2]
+    assert scores[0] == pytest.approx([1.0, 2 / 3, 1 / 3])
     ids, _ = fuse(repeat, explore, np.array([0.8]), 3, min_explore=2)
-    assert ids[0].tolist() == [1, 3, 4]  # two slots kept for new products, ordered by score
-    ids, _ = fuse(repeat, explore, np.array([0.2]), 3)
-    assert ids[0].tolist() == [3, 4, 1]
-    # a list that runs out leaves -inf slots, never invented items
+    assert ids[0].tolist() == [3, 1, 4]  # two slots kept for new products
+    ids, _ = fuse(repeat, explore, np.array([0.2]), 2)
+    assert ids[0].tolist() == [3, 4]  # round(2 x 0.2) = 0 repeat slots
+    ids, _ = fuse(repeat, explore, np.array([0.2]), 2, min_repeat=1)
+    assert ids[0].tolist() == [1, 3]
+    # a list that runs out gives its slots to the other, and never invents items
     ids, scores = fuse(
         (np.array([[1, 0]]), np.array([[2.0, -np.inf]], dtype=np.float32)),
         (np.array([[0, 0]]), np.full((1, 2), -np.inf, dtype=np.float32)),
-        np.array([0.5]),
+        np.array([0.0]),
         2,
     )
     assert ids[0, 0] == 1 and np.isinf(scores[0, 1])
+    # propensity: c0 bought one product in 3 orders (2 repeats of 3 purchases), c1 two once
+    orders = sp.csr_matrix(np.array([[3, 0, 0], [0, 1, 1]], dtype=np.float32))
+    shop = 2 / 5
+    assert propensity(orders) == pytest.approx([(2 + 5 * shop) / 8, (0 + 5 * shop) / 7])
 
 
 def test_hybrid_lists_say_which_kind_each_row_is_and_explore_only_new_products():

@@ -41,7 +41,7 @@ def test_identifiers_come_from_a_safe_alphabet():
 def test_every_sql_file_is_used():
     code = "\n".join(
         p.read_text() for folder in ("flows", "models", "tests") for p in
-        (sqlfiles.SQL_DIR.parent / folder).glob("*.py")
+        (sqlfiles.SQL_DIR.parent / folder).rglob("*.py")  # packages too (flows/adapters/)
     )  # fmt: skip
     names = {
         str(p.relative_to(sqlfiles.SQL_DIR).with_suffix(""))

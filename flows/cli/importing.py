@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,9 +19,12 @@ from rich.table import Table
 
 from flows.adapters import (
     DEFAULT_STOCK,
+    DEFAULT_YEAR,
     ImportSummary,
+    import_complete_journey,
     import_online_retail,
     import_rees46,
+    import_tmall,
 )
 from flows.contract import ENTITIES
 from flows.errors import OffersError
@@ -30,8 +33,8 @@ from flows.generate import CONSENT_SHARE
 import_app = typer.Typer(
     name="import",
     help=(
-        "Convert a public e-commerce dataset (REES46 events, UCI Online Retail) into the "
-        "source contract, as Parquet files the nightly job can read."
+        "Convert a public e-commerce dataset (REES46 events, UCI Online Retail, The Complete "
+        "Journey, Tmall 2014) into the source contract, as Parquet files the nightly job can read."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -42,6 +45,25 @@ out = Console(soft_wrap=True)
 SrcArgument = Annotated[
     Path,
     typer.Argument(help="A CSV file, or a folder whose *.csv files are read in name order."),
+]
+RetailSrcArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="A CSV or Parquet file, or a folder whose *.csv or *.parquet files are read "
+        "together in name order (an invoice in several files is taken from the last)."
+    ),
+]
+JourneySrcArgument = Annotated[
+    Path,
+    typer.Argument(help="The folder holding transactions.parquet and products.parquet."),
+]
+TmallSrcArgument = Annotated[
+    Path,
+    typer.Argument(help="t_alibaba_data.csv (or .csv.gz), or tmall_2014_brand_events.parquet."),
+]
+YearOption = Annotated[
+    int,
+    typer.Option(min=1900, max=2100, help="Year of the dates (the file has month and day only)."),
 ]
 OutOption = Annotated[
     Path,
@@ -91,12 +113,17 @@ def print_import_summary(summary: ImportSummary, seconds: float | None = None) -
 
 
 def _import(
-    run: Callable[..., ImportSummary], src: Path, out_dir: Path, consent_share: float, stock: int
+    run: Callable[..., ImportSummary],
+    src: Path,
+    out_dir: Path,
+    consent_share: float,
+    stock: int,
+    **options: Any,
 ) -> None:
     t0 = time.perf_counter()
     try:
         with console.status(f"importing {src} ..."):
-            summary = run(src, out_dir, consent_share=consent_share, stock=stock)
+            summary = run(src, out_dir, consent_share=consent_share, stock=stock, **options)
     except OffersError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(exc.exit_code) from exc
@@ -119,10 +146,33 @@ def rees46(
 
 @import_app.command("online-retail")
 def online_retail(
-    src: SrcArgument,
+    src: RetailSrcArgument,
     out_dir: OutOption,
     consent_share: ConsentOption = CONSENT_SHARE,
     stock: StockOption = DEFAULT_STOCK,
 ) -> None:
-    """UCI Online Retail CSVs (InvoiceNo,StockCode,Description,...,Country)."""
+    """UCI Online Retail / Online Retail II, CSV or Parquet (InvoiceNo,StockCode,...,Country)."""
     _import(import_online_retail, src, out_dir, consent_share, stock)
+
+
+@import_app.command("completejourney")
+def complete_journey(
+    src: JourneySrcArgument,
+    out_dir: OutOption,
+    consent_share: ConsentOption = CONSENT_SHARE,
+    stock: StockOption = DEFAULT_STOCK,
+) -> None:
+    """84.51 The Complete Journey 2.0 (transactions.parquet, products.parquet)."""
+    _import(import_complete_journey, src, out_dir, consent_share, stock)
+
+
+@import_app.command("tmall")
+def tmall(
+    src: TmallSrcArgument,
+    out_dir: OutOption,
+    year: YearOption = DEFAULT_YEAR,
+    consent_share: ConsentOption = CONSENT_SHARE,
+    stock: StockOption = DEFAULT_STOCK,
+) -> None:
+    """Tmall Recommendation Prize 2014 brand log (user_id,brand_id,type,visit_datetime)."""
+    _import(import_tmall, src, out_dir, consent_share, stock, year=year)

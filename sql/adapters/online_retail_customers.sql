@@ -1,6 +1,7 @@
--- Online Retail customers: everyone with a dated row; signed up on their first day seen, in
--- the latest country given ("latest": last in time, then in file and row order). Consent is
--- stable: the first 32 bits of md5(customer_id) below $consent_threshold.
+-- Online Retail customers: everyone with a dated row (an invoice's repeats from another file
+-- aside); signed up on their first day seen, in the latest country given ("latest": last in
+-- time, then in file and row order). Consent is stable: the first 32 bits of md5(customer_id)
+-- below $consent_threshold.
 with customers as (
     select
         customer_id,
@@ -10,7 +11,11 @@ with customers as (
             where country is not null
         ) as country
     from parsed
-    where not _truncated and customer_id is not null and happened_at is not null
+    where
+        not _truncated
+        and not is_repeated_invoice
+        and customer_id is not null
+        and happened_at is not null
     group by customer_id
 )
 

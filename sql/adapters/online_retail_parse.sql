@@ -2,7 +2,10 @@
 -- reason it is dropped (null: it becomes an order line). $date_formats are the accepted
 -- InvoiceDate formats; stock codes in $non_product_codes or starting with one of
 -- $non_product_prefixes (upper-cased) are charges, fees or adjustments, not goods.
--- _truncated: the row is a file's unterminated last line (see rejected_lines).
+-- _truncated: the row is a file's unterminated last line (see rejected_lines). An invoice
+-- number found in several files is taken from the file whose path sorts last (as extract does
+-- with source files); its rows in the other files are dropped (the two UCI releases share
+-- 2010-12-01 .. 2010-12-09).
 create table parsed as
 with cleaned as (
     select
@@ -40,7 +43,12 @@ typed as (
                 list_transform($non_product_prefixes, lambda p: starts_with(stock_code, p))
             ),
             false
-        ) as is_non_product
+        ) as is_non_product,
+        coalesce(
+            invoice is not null
+            and _file < max(_file) filter (where not _truncated) over (partition by invoice),
+            false
+        ) as is_repeated_invoice
     from cleaned
 ),
 
@@ -49,6 +57,7 @@ checked as (
         *,
         case
             when _truncated then 'truncated line'
+            when is_repeated_invoice then 'invoice repeated in another file'
             when customer_id is null then 'no customer id'
             when invoice is null then 'no invoice number'
             when happened_at is null then 'unparseable InvoiceDate'

@@ -1,11 +1,16 @@
--- Online Retail products: one per goods stock code. Title: the description most often seen
--- with a positive price (then most often, then alphabetically); price: the latest positive
--- one ("latest": last in time, then in file and row order). Stock codes never seen with a
--- positive price are written inactive at price 0. All in category $category, with $stock.
+-- Online Retail products: one per goods stock code (an invoice's repeats from another file do
+-- not count). Title: the description most often seen with a positive price (then most often,
+-- then alphabetically); price: the latest positive one ("latest": last in time, then in file
+-- and row order). Stock codes never seen with a positive price are written inactive at
+-- price 0. All in category $category, with $stock.
 with source as (
     select *
     from parsed
-    where not _truncated and stock_code is not null and not is_non_product
+    where
+        not _truncated
+        and not is_repeated_invoice
+        and stock_code is not null
+        and not is_non_product
 ),
 
 descriptions as (

@@ -1,4 +1,4 @@
--- Online Retail events: none (the dataset has no browsing events); an empty, typed result.
+-- No events (the dataset has no browsing events); an empty, typed result.
 select
     cast(null as varchar) as customer_id,
     cast(null as varchar) as product_id,

@@ -1,0 +1,21 @@
+-- Complete Journey customers: every household with a dated row; signed up on the day of its
+-- first transaction. Consent is stable: the first 32 bits of md5(customer_id) below
+-- $consent_threshold. No country (demographics.parquet has none).
+with customers as (
+    select
+        customer_id,
+        (('0x' || substr(md5(customer_id), 1, 8))::ubigint < $consent_threshold) as email_consent,
+        cast(min(happened_at) as date) as signup_date,
+        null as country
+    from parsed
+    where customer_id is not null and happened_at is not null
+    group by customer_id
+)
+
+select
+    cast(customer_id as varchar) as customer_id,
+    cast(email_consent as boolean) as email_consent,
+    cast(signup_date as date) as signup_date,
+    cast(country as varchar) as country
+from customers
+order by customer_id;

@@ -1,0 +1,21 @@
+-- Tmall customers: every user with a dated row; signed up on the day of their first row of any
+-- type. Consent is stable: the first 32 bits of md5(customer_id) below $consent_threshold.
+-- No country.
+with customers as (
+    select
+        customer_id,
+        (('0x' || substr(md5(customer_id), 1, 8))::ubigint < $consent_threshold) as email_consent,
+        min(day) as signup_date,
+        null as country
+    from parsed
+    where not _truncated and customer_id is not null and day is not null
+    group by customer_id
+)
+
+select
+    cast(customer_id as varchar) as customer_id,
+    cast(email_consent as boolean) as email_consent,
+    cast(signup_date as date) as signup_date,
+    cast(country as varchar) as country
+from customers
+order by customer_id;
