@@ -109,7 +109,7 @@ class HybridSettings(_Strict):
     customer by their repurchase propensity."""
 
     repeat_weight: float = Field(
-        1.0, ge=0, description="scales a customer's propensity: the repeat list's weight"
+        4.0, ge=0, description="scales a customer's repeat share into their repeat slots"
     )
     min_repeat: int = Field(0, ge=0, le=100, description="slots kept for buy-again items")
     min_explore: int = Field(2, ge=0, le=100, description="slots kept for new products")

@@ -37,6 +37,7 @@ SPACE: dict[str, dict[str, tuple[Any, ...]]] = {
         "iterations": (50, 100, 200),
     },
     "item_cosine": {"neighbours": (10, 20, 50, 100, 200)},
+    "hybrid": {"repeat_weight": (1.0, 2.0, 4.0, 8.0), "min_explore": (0, 1, 2, 3, 5)},
     "item_bm25": {
         "neighbours": (10, 20, 50, 100, 200),
         "k1": (0.6, 1.2, 2.0),
@@ -107,7 +108,7 @@ def search(
     budget_s: float,
     max_trials: int,
     seed: int,
-    kinds: tuple[str, ...] = MODEL_KINDS,
+    kinds: tuple[str, ...] = (*MODEL_KINDS, "hybrid"),
 ) -> SearchResult:
     """Random search on the validation window before ``as_of - holdout_days``."""
     g = settings.gate
@@ -139,12 +140,18 @@ def search(
 
 
 def as_toml(trial: Trial) -> str:
-    """The chosen configuration as an ``offers.toml`` snippet."""
-    section = {"als": "als", "bpr": "bpr"}.get(trial.spec.kind, "item_knn")
-    lines = [f'model = "{trial.spec.kind}"', "", "[interactions]"]
+    """The chosen configuration as an ``offers.toml`` snippet.
+
+    A hybrid keeps the configured model as its explore list and is judged nightly as an
+    alternative (``gate.alternatives``); its section holds the mixing parameters.
+    """
+    kind = trial.spec.kind
+    section = {"als": "als", "bpr": "bpr", "hybrid": "hybrid"}.get(kind, "item_knn")
+    head = [] if kind == "hybrid" else [f'model = "{kind}"', ""]
+    lines = [*head, "[interactions]"]
     lines.append(f"half_life_days = {trial.interactions['half_life_days']}")
     lines += ["", "[interactions.weights]"]
     lines += [f"{k} = {v}" for k, v in trial.interactions["weights"].items()]
     lines += ["", f"[{section}]"]
-    lines += [f"{k} = {v}" for k, v in trial.spec.full_params.items()]
+    lines += [f"{k} = {v}" for k, v in trial.spec.full_params.items() if k != "explore"]
     return "\n".join(lines) + "\n"

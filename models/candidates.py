@@ -40,7 +40,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "popular_all_time": {},
     "popular_category": {},
     "buy_again": {},
-    "hybrid": {"explore": "als", "repeat_weight": 1.0, "min_repeat": 0, "min_explore": 2},
+    "hybrid": {"explore": "als", "repeat_weight": 4.0, "min_repeat": 0, "min_explore": 2},
 }
 MODEL_CLASSES: dict[str, Any] = {
     "als": AlternatingLeastSquares,
