@@ -11,12 +11,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from implicit.cpu.topk import topk
 from threadpoolctl import threadpool_limits
 
 from models import columns as C
 from models.candidates import Scorer
 from models.idmap import IdMap
+
+POPULAR_BLOCK = 20_000_000  # (users x candidate items) flags held at once by popular_lists
 
 
 def _top_lists(ids: np.ndarray, scores: np.ndarray, users: np.ndarray) -> pl.DataFrame:
@@ -76,20 +77,37 @@ def popular_lists(
 ) -> pl.DataFrame:
     """Top-k by popularity for each of ``users``, with that user's exclusions applied.
 
-    ``popularity`` has one score per item; items with score <= 0 are never offered.
+    ``popularity`` has one score per item; items with score <= 0 are never offered. Ties go to
+    the lower item index. Only the globally most popular ``k`` + (the user's exclusions) items
+    can make a user's list, so only those are looked at: no users x items block.
     """
-    scores = popularity.astype(np.float32).reshape(-1, 1)
-    never = np.union1d(blocked_items, np.flatnonzero(popularity <= 0)).astype(np.int32)
-    k = min(k, len(popularity))
-    query = np.ones((len(users), 1), dtype=np.float32)
-    ids, top = topk(
-        scores,
-        query,
-        k,
-        filter_query_items=exclusions[users] if len(users) else None,
-        filter_items=never if len(never) else None,
-    )
-    return _top_lists(np.atleast_2d(ids), np.atleast_2d(top), users)
+    allowed = popularity > 0
+    allowed[blocked_items] = False
+    order = np.flatnonzero(allowed)
+    order = order[np.argsort(-popularity[order], kind="stable")]
+    k = min(k, len(order))
+    users = np.asarray(users)
+    if k == 0 or len(users) == 0:
+        return _top_lists(np.empty((0, max(k, 1)), np.int32), np.empty((0, max(k, 1))), users[:0])
+    rows = exclusions[users]
+    m = min(len(order), k + int(np.diff(rows.indptr).max(initial=0)))
+    top = order[:m]
+    place = np.full(len(popularity), -1, dtype=np.int64)
+    place[top] = np.arange(m)
+    ids = np.zeros((len(users), k), dtype=np.int32)
+    scores = np.full((len(users), k), -np.inf, dtype=np.float32)
+    step = max(1, POPULAR_BLOCK // m)
+    for lo in range(0, len(users), step):
+        block = rows[lo : lo + step].tocoo()
+        taken = np.zeros((min(step, len(users) - lo), m), dtype=bool)
+        where = place[block.col]
+        taken[block.row[where >= 0], where[where >= 0]] = True
+        slot = np.cumsum(~taken, axis=1) - 1  # position among the free items
+        keep = ~taken & (slot < k)
+        r, c = np.nonzero(keep)
+        ids[lo + r, slot[r, c]] = top[c]
+        scores[lo + r, slot[r, c]] = popularity[top[c]]
+    return _top_lists(ids, scores, users)
 
 
 def merge_with_fill(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -78,3 +79,26 @@ def test_item_item_sparse_ranking_matches_the_dense_scores(seed, kind):
             if np.isfinite(s):
                 assert i not in blocked and exclusions[u, i] == 0
                 assert np.isclose(s, dense[row, i], rtol=1e-5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_popular_lists_match_a_brute_force_ranking(seed):
+    from models.rank import popular_lists
+
+    rng = np.random.default_rng(seed)
+    n_users, n_items = int(rng.integers(1, 25)), int(rng.integers(1, 30))
+    popularity = np.where(rng.random(n_items) < 0.8, rng.integers(0, 5, n_items), 0).astype(float)
+    exclusions = sp.random(n_users, n_items, density=rng.uniform(0, 0.6), random_state=rng,
+                           format="csr")  # fmt: skip
+    blocked = np.flatnonzero(rng.random(n_items) < 0.2).astype(np.int32)
+    users = rng.permutation(n_users)[: int(rng.integers(1, n_users + 1))]
+    k = int(rng.integers(1, 10))
+    got = popular_lists(popularity, users, exclusions, blocked, k)
+    for u in users:
+        free = [i for i in range(n_items)
+                if popularity[i] > 0 and i not in blocked and exclusions[u, i] == 0]  # fmt: skip
+        want = sorted(free, key=lambda i: (-popularity[i], i))[:k]
+        mine = got.filter(pl.col("user_idx") == u).sort("rank")
+        assert mine["item_idx"].to_list() == want
+        assert mine["rank"].to_list() == list(range(1, len(want) + 1))
