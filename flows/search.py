@@ -45,6 +45,7 @@ SPACE: dict[str, dict[str, tuple[Any, ...]]] = {
     },
 }
 HALF_LIVES = (7.0, 14.0, 30.0, 60.0, 120.0)
+POPULARITY_WINDOWS = (7, 14, 28, 56)  # days of recent popularity (fallback and baseline)
 CART_WEIGHTS = (2.0, 4.0, 8.0)
 PURCHASE_WEIGHTS = (5.0, 10.0, 20.0)
 
@@ -72,6 +73,7 @@ class SearchResult:
     trials: list[Trial] = field(default_factory=list)
     best: Trial | None = None
     stopped_by: str = ""
+    popularity: dict[int, float] = field(default_factory=dict)  # window days -> score
 
 
 def draw(rng: np.random.Generator, kinds: tuple[str, ...], base: Settings) -> Trial:
@@ -136,7 +138,28 @@ def search(
     else:
         result.stopped_by = f"trial count ({max_trials})"
     result.best = max(result.trials, key=lambda t: t.score) if result.trials else None
+    if result.best is not None:
+        result.popularity = popularity_windows(con, settings, validation_as_of, holdout_days)
+        window = max(result.popularity, key=lambda d: (result.popularity[d], -d))
+        result.best.interactions = {**result.best.interactions, "popularity_days": window}
     return result
+
+
+def popularity_windows(
+    con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date, holdout_days: int
+) -> dict[int, float]:
+    """Recent popularity's score on the window before ``as_of`` for each popularity window
+    (the fallback and the ``popular`` baseline use it; ties go to the shorter window)."""
+    g = settings.gate
+    scores = {}
+    for days in POPULARITY_WINDOWS:
+        variant = with_interactions(
+            settings, {**settings.interactions.model_dump(), "popularity_days": days}
+        )
+        data = holdout(con, variant, as_of=as_of, days=holdout_days)
+        found, _ = judged_scores(data, [ModelSpec("popular")], variant, metric=g.metric, k=g.k)
+        scores[days] = round(found["popular"], 6)
+    return scores
 
 
 def as_toml(trial: Trial) -> str:
@@ -150,6 +173,7 @@ def as_toml(trial: Trial) -> str:
     head = [] if kind == "hybrid" else [f'model = "{kind}"', ""]
     lines = [*head, "[interactions]"]
     lines.append(f"half_life_days = {trial.interactions['half_life_days']}")
+    lines.append(f"popularity_days = {trial.interactions['popularity_days']}")
     lines += ["", "[interactions.weights]"]
     lines += [f"{k} = {v}" for k, v in trial.interactions["weights"].items()]
     lines += ["", f"[{section}]"]

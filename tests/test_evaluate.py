@@ -246,7 +246,17 @@ def test_search_is_seeded_budgeted_and_its_choice_loads_as_config(small_shop, tm
     assert runs[0].best.score == max(t["score"] for t in first)
     assert cut_short.trials == [] and cut_short.stopped_by.startswith("time budget")
 
+    # the recent-popularity window is chosen on the same validation window
+    assert set(runs[0].popularity) == {7, 14, 28, 56}
+    window = runs[0].best.interactions["popularity_days"]
+    assert runs[0].popularity[window] == max(runs[0].popularity.values())
+
     (home / "offers.toml").write_text(as_toml(runs[0].best))
     chosen = load_settings(home)
-    assert chosen.model == runs[0].best.spec.kind
+    best = runs[0].best.spec
+    if best.kind == "hybrid":  # a hybrid mixes the configured model; its section holds the mix
+        assert chosen.hybrid.repeat_weight == best.full_params["repeat_weight"]
+    else:
+        assert chosen.model == best.kind
     assert chosen.interactions.model_dump() == runs[0].best.interactions
+    assert chosen.interactions.popularity_days == window

@@ -113,6 +113,7 @@ def evaluate(
             "stopped_by": found.stopped_by,
             "trials": [t.as_dict() for t in found.trials],
             "best": found.best.as_dict(),
+            "popularity": {str(d): v for d, v in found.popularity.items()},
             "toml": as_toml(found.best),
         }
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -155,6 +156,8 @@ def evaluate(
             f"best on validation {chosen['best']['candidate']} "
             f"({report['main']} {chosen['best']['score']:.4f}). To use it, put in offers.toml:"
         )
+        windows = ", ".join(f"{d} days {v:.4f}" for d, v in chosen["popularity"].items())
+        out.print(f"recent popularity on validation: {windows}")
         out.print(chosen["toml"], markup=False, highlight=False)
     out.print(f"report: {json_path} and {html_path}")
 
