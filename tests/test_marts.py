@@ -217,3 +217,24 @@ def test_a_customer_who_signs_up_after_the_as_of_date_gets_no_list(tmp_path):
         inputs = history(home, as_of).inputs
         lists = recommend(fit(inputs, stages.model_spec(settings), seed=1), 3)
         assert set(lists["customer_id"]) == expected, as_of
+
+
+def test_purchase_history_counts_orders_returns_and_decayed_frequency(tiny_home):
+    from flows import sqlfiles
+
+    settings = load_settings(tiny_home)
+    con = db.connect(settings.database)
+    try:
+        params = {"as_of": dt.datetime.combine(AS_OF, dt.time()), "half_life_days": 60.0}
+        rel = sqlfiles.run(con, "marts/purchase_history", params)
+        assert rel is not None
+        rows = {(r["customer_id"], r["product_id"]): r for r in rel.pl().iter_rows(named=True)}
+    finally:
+        con.close()
+    # completed orders only (c3's cancelled p7 is not a purchase); c1 returned p1 on 03-10
+    assert set(rows) == {("c1", "p1"), ("c1", "p4"), ("c2", "p2"), ("c3", "p3")}
+    assert rows[("c1", "p1")]["returned"] and not rows[("c2", "p2")]["returned"]
+    assert rows[("c1", "p4")]["override_days"] == 14 and rows[("c3", "p3")]["override_days"] is None
+    assert all(r["orders"] == 1 for r in rows.values())
+    assert rows[("c2", "p2")]["frequency"] == pytest.approx(decay("2025-03-02 11:00:00", 60.0))
+    assert rows[("c2", "p2")]["last_at"] == ts("2025-03-02 11:00:00")
