@@ -259,18 +259,29 @@ class CategoryPopularityScorer(DenseScorer):
         step = 50_000
         for lo in range(0, n_users, step):
             rows = np.arange(lo, min(lo + step, n_users))
-            extra = 0 if excluded is None else int(np.diff(excluded[rows].indptr).max(initial=0))
-            m = k + extra
+            # a user's top k in a category lies within the first k + (their exclusions in it)
             taste = self.taste[userid[rows]].tocoo()
-            take = np.minimum(sizes[taste.col], m)
+            in_cat = np.zeros(len(taste.row), dtype=np.int64)
+            per_user = np.zeros(len(rows), dtype=np.int64)
+            if excluded is not None:
+                ex = excluded[rows].tocoo()
+                per_user = np.bincount(ex.row, minlength=len(rows))
+                keys = ex.row.astype(np.int64) * n_cat + self.item_category[ex.col]
+                found, counts = np.unique(keys, return_counts=True)
+                wanted = taste.row.astype(np.int64) * n_cat + taste.col
+                at = np.clip(np.searchsorted(found, wanted), 0, max(len(found) - 1, 0))
+                if len(found):
+                    in_cat = np.where(found[at] == wanted, counts[at], 0)
+            take = np.minimum(sizes[taste.col], k + in_cat)
             owner = np.repeat(taste.row, take)
             first = np.repeat(starts[taste.col], take)
             pos = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)
             items = order[first + pos]
             share = np.repeat(taste.data, take)
-            g = min(m, len(top_global))
+            g = np.minimum(k + per_user, len(top_global))
             g_owner = np.repeat(np.arange(len(rows)), g)
-            g_items = np.tile(order[top_global[:g]], len(rows))
+            g_pos = np.arange(g.sum()) - np.repeat(np.cumsum(g) - g, g)
+            g_items = order[top_global[g_pos]]
             owner = np.concatenate([owner, g_owner])
             items = np.concatenate([items, g_items])
             score = (
