@@ -1,4 +1,4 @@
-"""Tests for the synthetic shop generator (flows/generate.py)."""
+"""Tests for the synthetic shop generator (flows/generate/)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from flows.contract import (
     ORDER_STATUSES,
     ORDERS,
 )
-from flows.generate import GenerationSummary, generate_shop
+from flows.generate import GenerationSummary, ShopShape, generate_shop, planted_products
+from flows.generate.params import MAX_INTERVAL_DAYS, MIN_INTERVAL_DAYS
 
 END = dt.date(2025, 3, 1)
 DAYS = 60
@@ -225,7 +226,9 @@ def test_values_within_contract(data) -> None:
     products = data["products"]
     assert (products["price"] > 0).all()
     assert (products["stock"] >= 0).all()
-    assert set(products["repurchase_interval_days"].drop_nulls().unique()) <= {14, 30, 60}
+    intervals = products["repurchase_interval_days"].drop_nulls()
+    assert intervals.min() >= MIN_INTERVAL_DAYS and intervals.max() <= MAX_INTERVAL_DAYS
+    assert intervals.n_unique() > 5  # each consumable has its own interval
     for entity in ENTITIES:
         frame = data[entity.name]
         for column in entity.columns:
@@ -290,12 +293,16 @@ def test_sessions_are_short_and_carts_follow_views(data) -> None:
     assert (matched["occurred_at"] > matched["viewed"]).all()
 
 
-def test_bought_products_were_carted_or_are_consumables(data) -> None:
+def test_every_purchase_was_carted_or_is_a_habit_or_a_complement(data) -> None:
+    """A line the customer did not add to the cart before the order is a consumable bought
+    again on a habit (possibly one from before the window) or a complement of another line of
+    the same order (a checkout suggestion)."""
+    truth = planted_products(products=ARGS["products"], seed=ARGS["seed"])
     sales = (
         data["order_lines"]
         .join(data["orders"], on="order_id")
         .filter(pl.col("status") != "return")
-        .join(data["products"], on="product_id")
+        .join(truth.select("product_id", "consumable"), on="product_id")
     )
     carted = (
         data["events"]
@@ -307,7 +314,21 @@ def test_bought_products_were_carted_or_are_consumables(data) -> None:
     not_carted = joined.filter(
         pl.col("carted").is_null() | (pl.col("carted") > pl.col("ordered_at"))
     )
-    assert not_carted["repurchase_interval_days"].null_count() == 0
+    pairs = truth.select("product_id", complement=pl.col("complements")).explode("complement")
+    suggested = (
+        sales.select("order_id", "product_id")
+        .join(pairs, on="product_id")
+        .select("order_id", product_id="complement")
+        .unique()
+        .with_columns(suggested=pl.lit(True))
+    )
+    explained = not_carted.join(suggested, on=["order_id", "product_id"], how="left")
+    unexplained = explained.filter(~pl.col("consumable") & pl.col("suggested").is_null())
+    assert unexplained.height == 0, unexplained.head()
+    # both causes occur, and most purchases still come from carts
+    assert explained.filter(pl.col("suggested").is_null()).height > 50  # habits
+    assert explained.filter(pl.col("suggested").is_not_null()).height > 50  # complements
+    assert not_carted.height < 0.6 * sales.height
 
 
 # --- planted realism ----------------------------------------------------------------------------
@@ -319,7 +340,8 @@ def test_catalogue_shares(data) -> None:
     out_of_stock = (products["stock"] == 0).mean()
     assert 0.03 <= out_of_stock <= 0.12
     assert 0.005 <= (~products["active"]).mean() <= 0.08
-    assert 0.05 <= products["repurchase_interval_days"].is_not_null().mean() <= 0.16
+    # 30 % consumables, a fifth of them with the interval in the file
+    assert 0.03 <= products["repurchase_interval_days"].is_not_null().mean() <= 0.10
     title_word = products["title"].str.split(" ").list.first().str.to_lowercase()
     assert (products["category"].str.split("-").list.first() == title_word).all()
     # Category medians differ.
@@ -413,3 +435,148 @@ def test_popularity_is_skewed_within_categories(data) -> None:
     top_share = counts["len"].head(10).sum() / views.height
     assert 0.15 < top_share < 0.8  # 10 of 500 products draw a large share, not everything
     assert counts.height > 250  # yet the long tail gets views too
+
+
+# --- the shape of a real shop under a time split (a 90-day shop) -------------------------------
+
+SHAPED = {"customers": 3_000, "products": 600, "days": 90, "seed": 11, "end": END}
+SHAPED_END = dt.datetime.combine(END, dt.time())
+
+
+@pytest.fixture(scope="module")
+def shaped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pl.DataFrame]:
+    out = generate_shop(tmp_path_factory.mktemp("shaped") / "shop", **SHAPED).out_dir
+    return _read(out, "parquet")
+
+
+def _sales(data: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Completed order lines with their customer and time."""
+    completed = data["orders"].filter(pl.col("status") == "completed")
+    return data["order_lines"].join(completed, on="order_id")
+
+
+def _top_sellers(sales: pl.DataFrame, first: dt.datetime, days: int, k: int = 20) -> set[str]:
+    until = first + dt.timedelta(days=days)
+    window = sales.filter(pl.col("ordered_at").is_between(first, until, closed="left"))
+    counts = (
+        window.group_by("product_id").len().sort(["len", "product_id"], descending=[True, False])
+    )
+    return set(counts["product_id"].head(k))
+
+
+def _top20_overlap(data: dict[str, pl.DataFrame], days: int) -> float:
+    """Share of the top-20 sellers (order lines) of the first 30 days that are among the top 20
+    of the last 30 days."""
+    sales = _sales(data)
+    start = SHAPED_END - dt.timedelta(days=days)
+    first = _top_sellers(sales, start, 30)
+    last = _top_sellers(sales, SHAPED_END - dt.timedelta(days=30), 30)
+    return len(first & last) / 20
+
+
+def test_many_purchases_of_the_last_two_weeks_are_repeats(shaped) -> None:
+    """Of the (customer, product) pairs bought in the last 14 days, 30-60 % had been bought by
+    that customer before those 14 days (grocery shows 40-90 %; ours measured 0.43)."""
+    sales = _sales(shaped).select("customer_id", "product_id", "ordered_at")
+    cut = SHAPED_END - dt.timedelta(days=14)
+    before = sales.filter(pl.col("ordered_at") < cut).select("customer_id", "product_id").unique()
+    last = sales.filter(pl.col("ordered_at") >= cut).select("customer_id", "product_id").unique()
+    assert last.height > 500
+    repeats = last.join(before, on=["customer_id", "product_id"], how="semi").height
+    assert 0.3 <= repeats / last.height <= 0.6, repeats / last.height
+
+
+def test_complements_are_bought_together(shaped) -> None:
+    """Complement pairs share orders at least 5 times as often as independent products of the
+    same popularity would (expected orders with both: n_a * n_b / orders; measured 21x)."""
+    truth = planted_products(products=SHAPED["products"], seed=SHAPED["seed"])
+    pairs = (
+        truth.select("product_id", complement=pl.col("complements"))
+        .explode("complement")
+        .drop_nulls()
+        .unique()
+    )
+    assert 1 <= pairs.height / truth.height <= 3
+    other = pairs.join(truth.select("product_id", "category"), on="product_id").join(
+        truth.select(complement="product_id", c_category="category"), on="complement"
+    )
+    assert (other["category"] != other["c_category"]).mean() > 0.4  # often another category
+    baskets = _sales(shaped).select("order_id", "product_id").unique()
+    n_orders = baskets["order_id"].n_unique()
+    sold = baskets.group_by("product_id").agg(n=pl.len())
+    together = (
+        baskets.join(baskets.rename({"product_id": "complement"}), on="order_id")
+        .group_by("product_id", "complement")
+        .agg(both=pl.len())
+    )
+    scored = (
+        pairs.join(sold, on="product_id")
+        .join(sold.rename({"product_id": "complement", "n": "n_c"}), on="complement")
+        .join(together, on=["product_id", "complement"], how="left")
+        .with_columns(pl.col("both").fill_null(0))
+    )
+    expected = (scored["n"] * scored["n_c"]).sum() / n_orders
+    assert scored["both"].sum() > 200
+    assert scored["both"].sum() / expected >= 5, scored["both"].sum() / expected
+
+
+def test_bestsellers_churn_with_the_seasons(shaped, tmp_path: Path) -> None:
+    """The top-20 sellers of the first and the last 30 days overlap by less than 60 % (measured
+    0.45); without seasons the same shop keeps most of them (measured 0.80)."""
+    assert _top20_overlap(shaped, SHAPED["days"]) < 0.6
+    still = ShopShape(season_amplitude=(0.0, 0.0))
+    flat = generate_shop(tmp_path / "flat", **SHAPED, shape=still).out_dir
+    assert _top20_overlap(_read(flat, "parquet"), SHAPED["days"]) >= 0.7
+
+
+def test_consumables_mostly_lack_a_configured_interval(shaped) -> None:
+    """30 % of the products are consumables; only about a fifth of them carry their interval in
+    the products file, the job must learn the others, and history shows them."""
+    truth = planted_products(products=SHAPED["products"], seed=SHAPED["seed"])
+    products = shaped["products"].join(truth, on="product_id")
+    assert (products["category"] == products["category_right"]).all()
+    consumables = products.filter("consumable")
+    assert 0.22 <= consumables.height / products.height <= 0.38
+    configured = consumables["repurchase_interval_days"].is_not_null()
+    assert 0.1 <= configured.mean() <= 0.3
+    shown = consumables.filter(pl.col("repurchase_interval_days").is_not_null())
+    assert (shown["repurchase_interval_days"] == shown["interval_days"]).all()
+    assert products.filter(~pl.col("consumable"))["repurchase_interval_days"].null_count() == (
+        products.height - consumables.height
+    )
+    assert consumables["interval_days"].min() >= MIN_INTERVAL_DAYS
+    assert consumables["interval_days"].n_unique() > 10
+    # the unconfigured ones: the median gap between a customer's purchases follows the product's
+    # interval (customers' pace and jitter around it, skipped cycles above it)
+    gaps = (
+        _sales(shaped)
+        .sort("ordered_at")
+        .group_by("customer_id", "product_id")
+        .agg(gap=pl.col("ordered_at").diff().dt.total_seconds().drop_nulls() / 86_400)
+        .explode("gap")
+        .drop_nulls()
+        .group_by("product_id")
+        .agg(pl.col("gap").median(), gaps=pl.len())
+        .join(consumables.filter(~configured), on="product_id")
+        .filter(pl.col("gaps") >= 5)
+    )
+    assert gaps.height >= 30
+    ratio = gaps["gap"] / gaps["interval_days"]
+    assert ((ratio > 0.7) & (ratio < 1.6)).mean() > 0.7, ratio.describe()
+
+
+def test_the_shape_is_configurable(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ShopShape"):
+        ShopShape(consumable_share=1.5)
+    with pytest.raises(ValueError, match="complements"):
+        ShopShape(complements=(3, 1))
+    plain = ShopShape(consumable_share=0.0, complement_rate=0.0, warm_up_days=0)
+    args = {**ARGS, "customers": 300}
+    data = _read(generate_shop(tmp_path / "plain", **args, shape=plain).out_dir, "parquet")
+    assert data["products"]["repurchase_interval_days"].null_count() == ARGS["products"]
+    assert not planted_products(products=ARGS["products"], seed=ARGS["seed"], shape=plain)[
+        "consumable"
+    ].any()
+    carted = data["events"].filter(pl.col("event_type") == "add_to_cart")
+    sales = _sales(data).join(carted, on=["customer_id", "product_id"], how="anti")
+    assert sales.height == 0  # no habits, no complements: every purchase was carted

@@ -56,7 +56,8 @@ def test_als_beats_recent_popularity_at_10(holdout):
     als = precision_at_k(recommend(fitted, 10), truth, 10)
     popular = precision_at_k(recommend(fitted, 10, use_model=False), truth, 10)
     assert precision_at_k(recommend(fitted, 10), truth, 10) == pytest.approx(als, rel=1e-12)
-    # measured 0.0295 vs 0.0223 (+32%): ask for a clear lift, not a lucky tie
+    # measured 0.0354 vs 0.0212 (+67%; before habits, complements and seasons: 0.0295 vs
+    # 0.0223): ask for a clear lift, not a lucky tie
     print(f"precision@10 als {als:.4f} popular {popular:.4f}")
     assert als >= 1.15 * popular, (als, popular)
     assert popular > 0.01  # the baseline is a real one, not a straw man
