@@ -8,9 +8,10 @@ customer's list of k gets about ``k * w_u`` repeat slots, where
 
 and ``propensity_u`` is the share of the customer's purchases that were of a product they had
 bought before (shrunk towards the shop's share); at least ``min_repeat`` / ``min_explore`` slots
-go to each kind when it has candidates, and slots a list cannot fill go to the other. The two
-lists are then interleaved in proportion (the i-th of n repeat items sits at (i - 0.5) / n of the
-way down, likewise for explore), so a 70 % repeat customer sees mostly repeats from the top.
+go to each kind when it has candidates, and slots a list cannot fill go to the other. The
+repeat items come first, then the explore items, each in its own list's order: a purchase that
+is due again is the likeliest buy (measured: on the demo shop, UCI and Complete Journey this
+order scores 3-30 % higher NDCG@10 than interleaving the two lists in proportion).
 ``repeat_weight`` and the minimums are parameters (``[hybrid]`` in offers.toml). Vectorised over
 customers with polars.
 """
@@ -115,8 +116,8 @@ def fuse(
     min_repeat: int = 0,
     min_explore: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, about ``k * weight`` repeat items and the rest explore, interleaved in
-    proportion (see the module docstring). Scores are 1 - position / k.
+    """Per row, about ``k * weight`` repeat items first and the rest explore (see the module
+    docstring). Scores are 1 - position / k.
 
     Returns implicit-style (ids, scores) arrays of shape (rows, k), -inf where both run out.
     """
@@ -141,8 +142,7 @@ def fuse(
             quota=pl.when(pl.col("kind") == 0).then(pl.col("n_r")).otherwise(pl.col("n_e"))
         )
         .filter(pl.col("rank") <= pl.col("quota"))  # ranks are 1..len per list, no gaps
-        .with_columns(key=(pl.col("rank") - 0.5) / pl.col("quota"))
-        .sort("row", "key", "kind")
+        .sort("row", "kind", "rank")  # repeats first, then explore
         .with_columns(slot=pl.int_range(pl.len()).over("row"))
         .filter(pl.col("slot") < k)
     )

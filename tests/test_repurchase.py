@@ -175,12 +175,12 @@ def test_mixing_known_answers_and_minimum_slots():
 
     repeat = (np.array([[1, 2]]), np.array([[5.0, 4.0]], dtype=np.float32))
     explore = (np.array([[3, 4]]), np.array([[0.9, 0.8]], dtype=np.float32))
-    # 80% repeat: 2 of 3 slots, interleaved at 1/4 and 3/4 around the explore item at 1/2
+    # 80% repeat: 2 of 3 slots, repeats first
     ids, scores = fuse(repeat, explore, np.array([0.8]), 3)
-    assert ids[0].tolist() == [1, 3, 2]
+    assert ids[0].tolist() == [1, 2, 3]
     assert scores[0] == pytest.approx([1.0, 2 / 3, 1 / 3])
     ids, _ = fuse(repeat, explore, np.array([0.8]), 3, min_explore=2)
-    assert ids[0].tolist() == [3, 1, 4]  # two slots kept for new products
+    assert ids[0].tolist() == [1, 3, 4]  # two slots kept for new products
     ids, _ = fuse(repeat, explore, np.array([0.2]), 2)
     assert ids[0].tolist() == [3, 4]  # round(2 x 0.2) = 0 repeat slots
     ids, _ = fuse(repeat, explore, np.array([0.2]), 2, min_repeat=1)
