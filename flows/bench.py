@@ -98,7 +98,9 @@ def job_once(source: Path, home: Path, as_of: dt.date) -> tuple[dict[str, Any], 
     lists = timed(
         steps,
         "offer",
-        lambda: stages.channel_lists(recommend(fitted, K), history.inputs, settings),
+        lambda: stages.channel_lists(
+            recommend(fitted, stages.pool_size(settings)), history.inputs, settings
+        ),
     )
 
     def deliver() -> None:

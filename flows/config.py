@@ -116,10 +116,19 @@ class HybridSettings(_Strict):
 
 
 class OfferSettings(_Strict):
-    """List lengths per channel."""
+    """List lengths and variety per channel."""
 
     shop_k: int = Field(20, gt=0, le=500)
     email_k: int = Field(5, gt=0, le=100)
+    shop_per_category: int | None = Field(
+        5, gt=0, description="most products of one category in a shop list (None: no cap)"
+    )
+    email_per_category: int | None = Field(
+        2, gt=0, description="most products of one category in an email (None: no cap)"
+    )
+    pool_factor: int = Field(
+        3, ge=1, le=20, description="candidates ranked per list slot before the caps apply"
+    )
 
     @model_validator(mode="after")
     def _email_within_shop(self) -> OfferSettings:

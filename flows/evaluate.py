@@ -100,8 +100,8 @@ def candidate_lists(
     t0 = time.perf_counter()
     fitted = fit_prepared(data.prepared, spec, seed=seed)
     t1 = time.perf_counter()
-    shop = recommend(fitted, settings.offers.shop_k)
-    lists = stages.channel_lists(shop, data.history.inputs, settings)
+    pool = recommend(fitted, stages.pool_size(settings))
+    lists = stages.channel_lists(pool, data.history.inputs, settings)
     t2 = time.perf_counter()
     return lists, {"fit_s": round(t1 - t0, 3), "lists_s": round(t2 - t1, 3)}
 

@@ -35,6 +35,7 @@ from models.recommender import (
     recommend,
     reuse,
 )
+from models.variety import cap_categories
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,17 @@ def gate_data(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date
     )
 
 
-def pair_scores(data: GateData, fitted: Fitted, metric: str, k: int) -> np.ndarray:
-    """The candidate's ``metric``@``k`` for every judged (customer, window) pair, in order."""
-    lists = recommend(fitted, k, users=data.users)
+def pair_scores(data: GateData, fitted: Fitted, settings: Settings) -> np.ndarray:
+    """The candidate's ``metric``@``k`` for every judged (customer, window) pair, in order,
+    on its shop list as published (the category cap applied to its candidate pool)."""
+    metric, k = settings.gate.metric, settings.gate.k
+    pool = recommend(fitted, stages.pool_size(settings), users=data.users)
+    lists = cap_categories(
+        pool,
+        data.history.inputs.products,
+        cap=settings.offers.shop_per_category,
+        k=max(k, settings.offers.shop_k),
+    )
     values = [
         per_customer_metrics(lists, truth, k).get_column(metric).to_numpy() for truth in data.truths
     ]
@@ -181,7 +190,7 @@ def judge(
                 inner=explore.model if explore is not None else None,  # shared, not retrained
             )
             trained[label] = fitted
-        scores[label] = pair_scores(data, fitted, g.metric, g.k)
+        scores[label] = pair_scores(data, fitted, settings)
         roles[label] = role
         kinds[label] = fitted.spec.kind if fitted.spec is not None else label
         seconds[label] = round(time.perf_counter() - t0, 3)

@@ -79,8 +79,8 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
 def offer_task(
     settings: Settings, history: stages.History, fitted: Fitted
 ) -> dict[str, pl.DataFrame]:
-    shop = recommend(fitted, settings.offers.shop_k)
-    return stages.channel_lists(shop, history.inputs, settings)
+    pool = recommend(fitted, stages.pool_size(settings))
+    return stages.channel_lists(pool, history.inputs, settings)
 
 
 def _sources(lists: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:

@@ -26,6 +26,7 @@ from models.hybrid import HybridScorer
 from models.idmap import IdMap
 from models.recommender import Fitted, Inputs, StoredModel
 from models.train import library_versions
+from models.variety import cap_categories
 
 MODEL_FILE = "model.npz"
 
@@ -266,16 +267,27 @@ def model_metadata(current: CurrentModel) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def pool_size(settings: Settings) -> int:
+    """Candidates ranked per customer before the channel rules pick each list."""
+    return settings.offers.shop_k * settings.offers.pool_factor
+
+
 def channel_lists(
-    fitted_lists: pl.DataFrame, inputs: Inputs, settings: Settings
+    pool: pl.DataFrame, inputs: Inputs, settings: Settings
 ) -> dict[str, pl.DataFrame]:
-    """Shop and email lists, checked against every rule; raises DataQualityError if broken."""
+    """Shop and email lists from each customer's ranked candidate pool, checked against every
+    rule; raises DataQualityError if broken. Each channel takes the pool's best products
+    with at most ``*_per_category`` of one category (``models.variety``)."""
+    o = settings.offers
     consenting = inputs.customers.filter(pl.col(C.EMAIL_CONSENT)).get_column(C.CUSTOMER)
+    categories = inputs.products
     lists = {
-        C.CHANNEL_SHOP: fitted_lists,
-        C.CHANNEL_EMAIL: fitted_lists.filter(
-            pl.col(C.CUSTOMER).is_in(consenting.implode())
-            & (pl.col(C.RANK) <= settings.offers.email_k)
+        C.CHANNEL_SHOP: cap_categories(pool, categories, cap=o.shop_per_category, k=o.shop_k),
+        C.CHANNEL_EMAIL: cap_categories(
+            pool.filter(pl.col(C.CUSTOMER).is_in(consenting.implode())),
+            categories,
+            cap=o.email_per_category,
+            k=o.email_k,
         ),
     }
     problems = rules.violations(
