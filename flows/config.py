@@ -129,6 +129,12 @@ class OfferSettings(_Strict):
     pool_factor: int = Field(
         3, ge=1, le=20, description="candidates ranked per list slot before the caps apply"
     )
+    email_repeat_days: int = Field(
+        14,
+        ge=0,
+        description="a product e-mailed to a customer is not e-mailed again within "
+        "this many days (0: no rule); the shop list may repeat",
+    )
 
     @model_validator(mode="after")
     def _email_within_shop(self) -> OfferSettings:

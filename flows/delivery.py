@@ -39,8 +39,10 @@ def publish_task(
     in_charge: str | None,
     outcome: GateOutcome,
     lists: dict[str, pl.DataFrame],
+    record_sends: bool = False,
 ) -> dict[str, Any]:
-    """Register tonight's models, store the offers and publish the export, all or nothing."""
+    """Register tonight's models, store the offers (and, for tonight's run, the email as
+    sent) and publish the export, all or nothing."""
     data_window = {
         k: v.isoformat() if isinstance(v, dt.date) else v for k, v in history.window.items()
     }
@@ -75,6 +77,8 @@ def publish_task(
                 written=written,
             )
             stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version=version)
+            if record_sends:
+                stages.record_sends(con, as_of=as_of, email=lists[C.CHANNEL_EMAIL], run_id=run_id)
             # the export is complete and verified before the commit; no link points at it yet
             stage(
                 settings.exports_dir,

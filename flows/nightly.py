@@ -77,10 +77,15 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
 
 @task(name="offer", **TASK)
 def offer_task(
-    settings: Settings, history: stages.History, fitted: Fitted
+    settings: Settings, as_of: dt.date, history: stages.History, fitted: Fitted
 ) -> dict[str, pl.DataFrame]:
+    con = db.connect(settings.database)
+    try:
+        recent = stages.recent_sends(con, as_of, settings)
+    finally:
+        con.close()
     pool = recommend(fitted, stages.pool_size(settings))
-    return stages.channel_lists(pool, history.inputs, settings)
+    return stages.channel_lists(pool, history.inputs, settings, recently_sent=recent)
 
 
 def _sources(lists: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:
@@ -92,22 +97,33 @@ def _sources(lists: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:
 
 @flow(name="nightly")
 def nightly(
-    as_of: dt.date | None = None, home: str | None = None, source: str | None = None
+    as_of: dt.date | None = None,
+    home: str | None = None,
+    source: str | None = None,
+    record_sends: bool | None = None,
 ) -> dict[str, Any]:
-    """Run the whole job for one as-of date (default: today, UTC); return the run summary."""
+    """Run the whole job for one as-of date (default: today, UTC); return the run summary.
+
+    ``record_sends``: remember tonight's email as sent (no repeats within
+    ``offers.email_repeat_days``); default: only for today or later, not for a backfill.
+    """
     settings = load_settings(Path(home) if home else None, source_dir=source)
     db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return run_nightly(settings, as_of=as_of or now.date(), now=now)
+    day = as_of or now.date()
+    record = day >= now.date() if record_sends is None else record_sends
+    return run_nightly(settings, as_of=day, now=now, record_sends=record)
 
 
-def run_nightly(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict[str, Any]:
+def run_nightly(
+    settings: Settings, *, as_of: dt.date, now: dt.datetime, record_sends: bool = True
+) -> dict[str, Any]:
     """The flow body (call inside a flow run): every stage, timed, and the run recorded.
 
     Only one run at a time may use a home folder (a backfill must not race the nightly run).
     """
     with home_lock(settings.home):
-        return _run_stages(settings, as_of=as_of, now=now)
+        return _run_stages(settings, as_of=as_of, now=now, record_sends=record_sends)
 
 
 @contextmanager
@@ -134,7 +150,9 @@ def home_lock(home: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run_stages(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict[str, Any]:
+def _run_stages(
+    settings: Settings, *, as_of: dt.date, now: dt.datetime, record_sends: bool
+) -> dict[str, Any]:
     run_id = stages.new_run_id(now)
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -163,7 +181,7 @@ def _run_stages(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict
         summary["gate"]["warm_started"] = list(outcome.warm_started)
         timings["gate"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
-        lists = offer_task(settings, history, chosen)
+        lists = offer_task(settings, as_of, history, chosen)
         timings["offer"] = round(time.perf_counter() - t0, 2)
         summary["offers"] = {ch: frame.height for ch, frame in lists.items()}
         summary["sources"] = _sources(lists)
@@ -183,8 +201,10 @@ def _run_stages(settings: Settings, *, as_of: dt.date, now: dt.datetime) -> dict
                 in_charge=in_charge,
                 outcome=outcome,
                 lists=lists,
+                record_sends=record_sends,
             )
         )
+        summary["sends_recorded"] = record_sends
         timings["publish"] = round(time.perf_counter() - t0, 2)
         status = "succeeded"
         return summary

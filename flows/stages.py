@@ -273,21 +273,29 @@ def pool_size(settings: Settings) -> int:
 
 
 def channel_lists(
-    pool: pl.DataFrame, inputs: Inputs, settings: Settings
+    pool: pl.DataFrame,
+    inputs: Inputs,
+    settings: Settings,
+    *,
+    recently_sent: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Shop and email lists from each customer's ranked candidate pool, checked against every
     rule; raises DataQualityError if broken. Each channel takes the pool's best products
-    with at most ``*_per_category`` of one category (``models.variety``)."""
+    with at most ``*_per_category`` of one category (``models.variety``); the email skips
+    ``recently_sent`` (customer_id, product_id) pairs, so it rotates instead of freezing."""
     o = settings.offers
     consenting = inputs.customers.filter(pl.col(C.EMAIL_CONSENT)).get_column(C.CUSTOMER)
     categories = inputs.products
+    email_pool = pool.filter(pl.col(C.CUSTOMER).is_in(consenting.implode()))
+    if recently_sent is not None and recently_sent.height:
+        email_pool = email_pool.join(recently_sent, on=[C.CUSTOMER, C.PRODUCT], how="anti")
+        email_pool = email_pool.with_columns(
+            pl.int_range(1, pl.len() + 1).over(C.CUSTOMER).cast(pl.Int32).alias(C.RANK)
+        )
     lists = {
         C.CHANNEL_SHOP: cap_categories(pool, categories, cap=o.shop_per_category, k=o.shop_k),
         C.CHANNEL_EMAIL: cap_categories(
-            pool.filter(pl.col(C.CUSTOMER).is_in(consenting.implode())),
-            categories,
-            cap=o.email_per_category,
-            k=o.email_k,
+            email_pool.sort(C.CUSTOMER, C.RANK), categories, cap=o.email_per_category, k=o.email_k
         ),
     }
     problems = rules.violations(
@@ -296,12 +304,38 @@ def channel_lists(
         exclusions=inputs.exclusions,
         customers=inputs.customers,
         limits={C.CHANNEL_SHOP: settings.offers.shop_k, C.CHANNEL_EMAIL: settings.offers.email_k},
+        not_again={C.CHANNEL_EMAIL: recently_sent} if recently_sent is not None else None,
     )
     if problems:
         raise DataQualityError(
             "offer lists break the rules; nothing published:\n- " + "\n- ".join(problems)
         )
     return lists
+
+
+def recent_sends(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, settings: Settings
+) -> pl.DataFrame | None:
+    """Email pairs sent in the ``email_repeat_days`` before ``as_of`` (None: no such rule)."""
+    days = settings.offers.email_repeat_days
+    if days == 0:
+        return None
+    params = {"channel": C.CHANNEL_EMAIL, "as_of": as_of, "days": days}
+    rel = sqlfiles.run(con, "marts/recent_sends", params)
+    assert rel is not None
+    return rel.pl()
+
+
+def record_sends(
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.date, email: pl.DataFrame, run_id: str
+) -> None:
+    """Remember tonight's email as sent (replacing this date's record)."""
+    con.register("new_sends", email.select(C.CUSTOMER, C.PRODUCT).to_arrow())
+    try:
+        params = {"channel": C.CHANNEL_EMAIL, "as_of": as_of, "run_id": run_id}
+        sqlfiles.run(con, "publish/record_sends", params)
+    finally:
+        con.unregister("new_sends")
 
 
 def store_offers(

@@ -14,8 +14,12 @@ def violations(
     exclusions: pl.DataFrame,
     customers: pl.DataFrame,
     limits: dict[str, int],
+    not_again: dict[str, pl.DataFrame | None] | None = None,
 ) -> list[str]:
-    """Human-readable rule violations (empty when the lists may be published)."""
+    """Human-readable rule violations (empty when the lists may be published).
+
+    ``not_again``: per channel, (customer_id, product_id) pairs sent too recently to repeat.
+    """
     problems: list[str] = []
     consenting = customers.filter(pl.col(C.EMAIL_CONSENT)).get_column(C.CUSTOMER).implode()
     for channel, frame in lists.items():
@@ -31,6 +35,14 @@ def violations(
                 f"{channel}: {excluded.height} offers of already-bought products, "
                 f"e.g. {excluded.row(0, named=True)}"
             )
+        recent = (not_again or {}).get(channel)
+        if recent is not None and recent.height:
+            repeated = frame.join(recent, on=[C.CUSTOMER, C.PRODUCT], how="semi")
+            if repeated.height:
+                problems.append(
+                    f"{channel}: {repeated.height} offers sent to the same customer within the "
+                    f"repeat window, e.g. {repeated.row(0, named=True)}"
+                )
         dup = frame.filter(pl.struct(C.CUSTOMER, C.PRODUCT).is_duplicated())
         if dup.height:
             problems.append(f"{channel}: {dup.height} repeated customer/product rows")

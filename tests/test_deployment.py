@@ -17,7 +17,7 @@ def test_nightly_deployment_is_loadable_and_scheduled():
     assert deployment["name"] == "nightly"
     flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
     assert flow.name == "nightly"
-    assert set(flow.parameters.properties) == {"as_of", "home", "source"}
+    assert set(flow.parameters.properties) == {"as_of", "home", "source", "record_sends"}
     assert deployment["concurrency_limit"] == 1
     (schedule,) = deployment["schedules"]
     cron = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])

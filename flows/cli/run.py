@@ -55,7 +55,9 @@ def generate(
     )
 
 
-def _run(home: Path | None, source: Path | None, as_of: dt.date) -> dict[str, Any]:
+def _run(
+    home: Path | None, source: Path | None, as_of: dt.date, record_sends: bool | None = None
+) -> dict[str, Any]:
     from flows.config import load_settings
     from flows.nightly import nightly
 
@@ -66,7 +68,18 @@ def _run(home: Path | None, source: Path | None, as_of: dt.date) -> dict[str, An
             as_of=as_of,
             home=str(home) if home else None,
             source=str(source) if source else None,
+            record_sends=record_sends,
         )
+
+
+RecordSendsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--record-sends/--no-record-sends",
+        help="Remember the email as sent, so it is not repeated within offers.email_repeat_days "
+        "(default: yes for today, no for a past date).",
+    ),
+]
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -117,11 +130,12 @@ def run(
             help="Only history before this date is used (default: today, UTC).",
         ),
     ] = None,
+    record_sends: RecordSendsOption = None,
 ) -> None:
     """Run the nightly flow once: extract, learn, offer, publish."""
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
     try:
-        summary = _run(home, source, day)
+        summary = _run(home, source, day, record_sends)
     except OffersError as exc:
         raise _fail(exc) from exc
     print_summary(summary)

@@ -134,3 +134,13 @@ alter table model_versions add column if not exists status varchar;
 alter table model_versions add column if not exists promoted_at timestamp;
 alter table model_versions add column if not exists scores json;
 alter table model_versions add column if not exists pinned boolean default false;
+
+-- What was sent, per channel (today: email), for "no repeats across nights". Written by nightly
+-- runs for today's date (and by backfills only when asked): a backfill's lists were never sent.
+create table if not exists sent_offers (
+    channel varchar not null,
+    customer_id varchar not null,
+    product_id varchar not null,
+    as_of date not null,
+    run_id varchar not null
+);
