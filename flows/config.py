@@ -129,6 +129,12 @@ class OfferSettings(_Strict):
     pool_factor: int = Field(
         3, ge=1, le=20, description="candidates ranked per list slot before the caps apply"
     )
+    goes_with: int = Field(
+        10, ge=0, le=100, description="products per 'goes with' list for product pages (0: none)"
+    )
+    goes_with_min_support: int = Field(
+        3, ge=1, description="orders a pair must share to be listed as going together"
+    )
     email_repeat_days: int = Field(
         14,
         ge=0,

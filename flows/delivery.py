@@ -40,6 +40,7 @@ def publish_task(
     outcome: GateOutcome,
     lists: dict[str, pl.DataFrame],
     record_sends: bool = False,
+    goes_with: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Register tonight's models, store the offers (and, for tonight's run, the email as
     sent) and publish the export, all or nothing."""
@@ -79,6 +80,10 @@ def publish_task(
             stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version=version)
             if record_sends:
                 stages.record_sends(con, as_of=as_of, email=lists[C.CHANNEL_EMAIL], run_id=run_id)
+            tables = {}
+            if goes_with is not None:
+                stages.store_goes_with(con, as_of=as_of, lists=goes_with, run_id=run_id)
+                tables["goes_with"] = goes_with
             # the export is complete and verified before the commit; no link points at it yet
             stage(
                 settings.exports_dir,
@@ -100,6 +105,7 @@ def publish_task(
                     "data_window": data_window,
                     "columns": list(C.OFFER_COLUMNS),
                 },
+                tables=tables,
             )
     except BaseException:
         for path in written:

@@ -78,14 +78,17 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
 @task(name="offer", **TASK)
 def offer_task(
     settings: Settings, as_of: dt.date, history: stages.History, fitted: Fitted
-) -> dict[str, pl.DataFrame]:
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """The channel lists, and the "goes with" lists for product pages."""
     con = db.connect(settings.database)
     try:
         recent = stages.recent_sends(con, as_of, settings)
+        goes_with = stages.goes_with_lists(con, as_of, history.inputs, settings)
     finally:
         con.close()
     pool = recommend(fitted, stages.pool_size(settings))
-    return stages.channel_lists(pool, history.inputs, settings, recently_sent=recent)
+    lists = stages.channel_lists(pool, history.inputs, settings, recently_sent=recent)
+    return lists, goes_with
 
 
 def _sources(lists: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:
@@ -181,8 +184,12 @@ def _run_stages(
         summary["gate"]["warm_started"] = list(outcome.warm_started)
         timings["gate"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
-        lists = offer_task(settings, as_of, history, chosen)
+        lists, goes_with = offer_task(settings, as_of, history, chosen)
         timings["offer"] = round(time.perf_counter() - t0, 2)
+        summary["goes_with"] = {
+            "products": goes_with.get_column(C.PRODUCT).n_unique(),
+            "rows": goes_with.height,
+        }
         summary["offers"] = {ch: frame.height for ch, frame in lists.items()}
         summary["sources"] = _sources(lists)
         summary["customers_with_lists"] = {
@@ -202,6 +209,7 @@ def _run_stages(
                 outcome=outcome,
                 lists=lists,
                 record_sends=record_sends,
+                goes_with=goes_with,
             )
         )
         summary["sends_recorded"] = record_sends

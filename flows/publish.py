@@ -59,6 +59,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_tables(folder: Path, tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
+    """Write other tables of the export (e.g. ``goes_with``) as CSV and Parquet."""
+    entries = []
+    for name, frame in sorted(tables.items()):
+        for fmt in ("csv", "parquet"):
+            path = folder / f"{name}.{fmt}"
+            if fmt == "csv":
+                frame.write_csv(path)
+            else:
+                frame.write_parquet(path, statistics=True)
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+            entries.append(
+                {
+                    "file": path.name,
+                    "table": name,
+                    "format": fmt,
+                    "rows": frame.height,
+                    "bytes": path.stat().st_size,
+                    "sha256": sha256_file(path),
+                }
+            )
+    return entries
+
+
 def write_files(folder: Path, lists: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
     """Write each channel as CSV and Parquet; return one manifest entry per file."""
     entries = []
@@ -133,8 +158,11 @@ def stage(
     as_of: dt.date,
     lists: dict[str, pl.DataFrame],
     manifest: dict[str, Any],
+    tables: dict[str, pl.DataFrame] | None = None,
 ) -> Path:
     """Write the complete export of ``run_id`` to ``runs/<run_id>``, verified; return the folder.
+
+    ``tables``: other files of the export besides the channel lists (``goes_with``).
 
     The files are written to ``runs/.tmp-<run_id>`` and fsynced, the folder is renamed, and its
     checksums are re-read against the manifest (which records ``run_id`` and ``as_of``). No link
@@ -149,7 +177,7 @@ def stage(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        files = write_files(staging, lists)
+        files = write_files(staging, lists) + write_tables(staging, tables or {})
         body = {
             "format_version": FORMAT_VERSION,
             **manifest,

@@ -20,7 +20,7 @@ from flows import sqlfiles
 from flows.config import Settings
 from flows.errors import DataQualityError, OffersError
 from models import columns as C
-from models import repurchase, rules
+from models import crosssell, repurchase, rules
 from models.candidates import MODEL_CLASSES, MODEL_KINDS, ItemItemScorer, ModelSpec
 from models.hybrid import HybridScorer
 from models.idmap import IdMap
@@ -311,6 +311,39 @@ def channel_lists(
             "offer lists break the rules; nothing published:\n- " + "\n- ".join(problems)
         )
     return lists
+
+
+def goes_with_lists(
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, inputs: Inputs, settings: Settings
+) -> pl.DataFrame:
+    """Per offerable product, the offerable products bought with it (``models.crosssell``)."""
+    o = settings.offers
+    params = {"as_of": as_of_timestamp(as_of), "lookback_days": settings.interactions.lookback_days}
+    rel = sqlfiles.run(con, "marts/order_baskets", params)
+    assert rel is not None
+    baskets = rel.pl()
+    if o.goes_with == 0 or baskets.height == 0:
+        return crosssell.goes_with(baskets.head(0), top=1)
+    offerable = inputs.offerable.select(C.PRODUCT)
+    lists = crosssell.goes_with(baskets, min_support=o.goes_with_min_support, top=10 * o.goes_with)
+    return (
+        lists.join(offerable, on=C.PRODUCT, how="semi")
+        .join(offerable.rename({C.PRODUCT: crosssell.OTHER}), on=crosssell.OTHER, how="semi")
+        .sort(C.PRODUCT, C.RANK)
+        .with_columns(pl.int_range(1, pl.len() + 1).over(C.PRODUCT).cast(pl.Int32).alias(C.RANK))
+        .filter(pl.col(C.RANK) <= o.goes_with)
+    )
+
+
+def store_goes_with(
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.date, lists: pl.DataFrame, run_id: str
+) -> None:
+    """Replace the ``goes_with`` rows of ``as_of`` (what the shop's product pages read)."""
+    con.register("new_goes_with", lists.to_arrow())
+    try:
+        sqlfiles.run(con, "publish/replace_goes_with", {"as_of": as_of, "run_id": run_id})
+    finally:
+        con.unregister("new_goes_with")
 
 
 def recent_sends(

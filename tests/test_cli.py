@@ -61,7 +61,7 @@ def test_demo_generates_runs_and_checks_its_manifest(tmp_path, monkeypatch):
         app, ["demo", "--home", "demo", "--customers", "400", "--products", "60", "--days", "30"]
     )
     assert result.exit_code == 0, result.output
-    assert "manifest checked: 4 files, checksums match" in result.output
+    assert "manifest checked: 6 files, checksums match" in result.output  # + goes_with
     latest = Path("demo/exports/latest")
     assert os.readlink(latest).startswith("runs/")
     assert pl.read_csv(latest / "shop.csv").columns == [

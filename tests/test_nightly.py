@@ -222,3 +222,31 @@ def test_a_second_run_on_the_same_home_is_refused_while_one_holds_it(tmp_path):
     assert f"pid {os.getpid()}" in str(caught.value)
     with home_lock(tmp_path):  # released afterwards
         pass
+
+
+def test_goes_with_lists_are_exported_and_stored_for_product_pages(published):
+    home, summary = published["home"], published["summary"]
+    export = home / "exports" / END.isoformat()
+    manifest = verify(export)
+    files = {f["file"]: f for f in manifest["files"]}
+    goes = pl.read_parquet(export / "goes_with.parquet")
+    assert files["goes_with.parquet"]["rows"] == goes.height == summary["goes_with"]["rows"] > 0
+    assert files["goes_with.csv"]["table"] == "goes_with"
+    assert goes.columns == ["product_id", "rank", "goes_with_id", "support", "confidence", "lift"]
+    assert (goes["product_id"] != goes["goes_with_id"]).all()
+    assert (goes["lift"] > 1).all() and (goes["support"] >= 3).all()
+    assert goes.group_by("product_id").agg(pl.col("rank").max())["rank"].max() <= 10
+    db = home / "offers.duckdb"
+    offerable = {
+        r[0] for r in rows(db, "select product_id from products where active and stock > 0")
+    }
+    assert set(goes["product_id"]) | set(goes["goes_with_id"]) <= offerable
+    stored = rows(
+        db,
+        "select product_id, rank, goes_with_id from goes_with "
+        f"where as_of = '{END}' order by product_id, rank",
+    )
+    assert (
+        stored
+        == goes.sort("product_id", "rank").select("product_id", "rank", "goes_with_id").rows()
+    )

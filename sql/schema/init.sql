@@ -144,3 +144,15 @@ create table if not exists sent_offers (
     as_of date not null,
     run_id varchar not null
 );
+
+-- "Goes with" lists for product pages, per as-of date (replaced by a re-run of the date).
+create table if not exists goes_with (
+    as_of date not null,
+    product_id varchar not null,
+    rank integer not null,
+    goes_with_id varchar not null,
+    support bigint not null,
+    confidence double not null,
+    lift double not null,
+    run_id varchar not null
+);
