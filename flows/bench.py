@@ -35,7 +35,7 @@ from flows.extract import extract
 from flows.publish import activate, stage
 from models import columns as C
 from models import gate
-from models.recommender import fit, recommend
+from models.recommender import fit
 
 K = 20
 
@@ -98,9 +98,7 @@ def job_once(source: Path, home: Path, as_of: dt.date) -> tuple[dict[str, Any], 
     lists = timed(
         steps,
         "offer",
-        lambda: stages.channel_lists(
-            recommend(fitted, stages.pool_size(settings)), history.inputs, settings
-        ),
+        lambda: stages.offer_lists(fitted, history.inputs, settings),
     )
 
     def deliver() -> None:

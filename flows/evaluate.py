@@ -100,8 +100,7 @@ def candidate_lists(
     t0 = time.perf_counter()
     fitted = fit_prepared(data.prepared, spec, seed=seed)
     t1 = time.perf_counter()
-    pool = recommend(fitted, stages.pool_size(settings))
-    lists = stages.channel_lists(pool, data.history.inputs, settings)
+    lists = stages.offer_lists(fitted, data.history.inputs, settings)
     t2 = time.perf_counter()
     return lists, {"fit_s": round(t1 - t0, 3), "lists_s": round(t2 - t1, 3)}
 

@@ -29,7 +29,7 @@ from flows.extract import EntityLoad, extract
 from flows.gating import choose_task, gate_task
 from flows.tasks import TASK
 from models import columns as C
-from models.recommender import Fitted, fit, recommend
+from models.recommender import Fitted, fit
 from models.train import TrainingError as ModelTrainingError
 
 LOCK_FILE = ".run.lock"
@@ -86,8 +86,7 @@ def offer_task(
         goes_with = stages.goes_with_lists(con, as_of, history.inputs, settings)
     finally:
         con.close()
-    pool = recommend(fitted, stages.pool_size(settings))
-    lists = stages.channel_lists(pool, history.inputs, settings, recently_sent=recent)
+    lists = stages.offer_lists(fitted, history.inputs, settings, recently_sent=recent)
     return lists, goes_with
 
 

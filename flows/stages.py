@@ -24,11 +24,12 @@ from models import crosssell, repurchase, rules
 from models.candidates import MODEL_CLASSES, MODEL_KINDS, ItemItemScorer, ModelSpec
 from models.hybrid import HybridScorer
 from models.idmap import IdMap
-from models.recommender import Fitted, Inputs, StoredModel
+from models.recommender import Fitted, Inputs, StoredModel, recommend
 from models.train import library_versions
 from models.variety import cap_categories
 
 MODEL_FILE = "model.npz"
+OFFER_CHUNK = 200_000  # customers whose candidate pools are held at once
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -283,21 +284,59 @@ def channel_lists(
     rule; raises DataQualityError if broken. Each channel takes the pool's best products
     with at most ``*_per_category`` of one category (``models.variety``); the email skips
     ``recently_sent`` (customer_id, product_id) pairs, so it rotates instead of freezing."""
+    lists = _select_channels(pool, inputs, settings, recently_sent)
+    check_lists(lists, inputs, settings, recently_sent)
+    return lists
+
+
+def offer_lists(
+    fitted: Fitted,
+    inputs: Inputs,
+    settings: Settings,
+    *,
+    recently_sent: pl.DataFrame | None = None,
+    chunk: int = OFFER_CHUNK,
+) -> dict[str, pl.DataFrame]:
+    """``channel_lists`` for every served customer, ``chunk`` customers at a time: a pool of
+    ``pool_size`` candidates per customer for a million customers would not fit in memory."""
+    served = fitted.served if fitted.served is not None else np.arange(len(fitted.users))
+    parts: dict[str, list[pl.DataFrame]] = {C.CHANNEL_SHOP: [], C.CHANNEL_EMAIL: []}
+    for lo in range(0, max(len(served), 1), chunk):
+        pool = recommend(fitted, pool_size(settings), users=served[lo : lo + chunk])
+        for channel, frame in _select_channels(pool, inputs, settings, recently_sent).items():
+            parts[channel].append(frame)
+    lists = {channel: pl.concat(frames) for channel, frames in parts.items()}
+    check_lists(lists, inputs, settings, recently_sent)
+    return lists
+
+
+def _select_channels(
+    pool: pl.DataFrame, inputs: Inputs, settings: Settings, recently_sent: pl.DataFrame | None
+) -> dict[str, pl.DataFrame]:
     o = settings.offers
     consenting = inputs.customers.filter(pl.col(C.EMAIL_CONSENT)).get_column(C.CUSTOMER)
     categories = inputs.products
     email_pool = pool.filter(pl.col(C.CUSTOMER).is_in(consenting.implode()))
     if recently_sent is not None and recently_sent.height:
         email_pool = email_pool.join(recently_sent, on=[C.CUSTOMER, C.PRODUCT], how="anti")
-        email_pool = email_pool.with_columns(
+        email_pool = email_pool.sort(C.CUSTOMER, C.RANK).with_columns(
             pl.int_range(1, pl.len() + 1).over(C.CUSTOMER).cast(pl.Int32).alias(C.RANK)
         )
-    lists = {
+    return {
         C.CHANNEL_SHOP: cap_categories(pool, categories, cap=o.shop_per_category, k=o.shop_k),
         C.CHANNEL_EMAIL: cap_categories(
-            email_pool.sort(C.CUSTOMER, C.RANK), categories, cap=o.email_per_category, k=o.email_k
+            email_pool, categories, cap=o.email_per_category, k=o.email_k
         ),
     }
+
+
+def check_lists(
+    lists: dict[str, pl.DataFrame],
+    inputs: Inputs,
+    settings: Settings,
+    recently_sent: pl.DataFrame | None,
+) -> None:
+    """Every rule on the final lists; DataQualityError (nothing published) if one is broken."""
     problems = rules.violations(
         lists,
         offerable=inputs.offerable,
@@ -310,7 +349,6 @@ def channel_lists(
         raise DataQualityError(
             "offer lists break the rules; nothing published:\n- " + "\n- ".join(problems)
         )
-    return lists
 
 
 def goes_with_lists(

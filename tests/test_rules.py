@@ -189,3 +189,18 @@ def test_a_list_longer_than_the_catalogue_holds_only_real_items():
     lists = recommend(fit(inputs, TINY_ALS, seed=0), 5)
     # p1 is out of stock; p2 was never interacted with and has no recent popularity
     assert lists.height == 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shops(), st.integers(1, 5))
+def test_lists_made_in_chunks_equal_lists_made_at_once(shop, chunk):
+    from flows.stages import offer_lists, pool_size
+
+    inputs, shop_k, email_k = shop
+    fitted = fit(inputs, TINY_ALS, seed=0) if inputs.interactions.height else prepare(inputs)
+    cfg = Settings(offers={"shop_k": shop_k, "email_k": email_k})
+    at_once = channel_lists(recommend(fitted, pool_size(cfg)), inputs, cfg)
+    chunked = offer_lists(fitted, inputs, cfg, chunk=chunk)
+    for channel, frame in at_once.items():
+        keys = [C.CUSTOMER, C.RANK, C.PRODUCT, C.SOURCE]
+        assert chunked[channel].sort(keys).select(keys).equals(frame.sort(keys).select(keys))
