@@ -59,29 +59,37 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_formats(folder: Path, name: str, frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """``name``.csv and ``name``.parquet, fsynced; their manifest entries (file, format, rows,
+    bytes, sha256)."""
+    entries = []
+    for fmt in ("csv", "parquet"):
+        path = folder / f"{name}.{fmt}"
+        if fmt == "csv":
+            frame.write_csv(path)
+        else:
+            frame.write_parquet(path, statistics=True)
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+        entries.append(
+            {
+                "file": path.name,
+                "format": fmt,
+                "rows": frame.height,
+                "bytes": path.stat().st_size,
+                "sha256": sha256_file(path),
+            }
+        )
+    return entries
+
+
 def write_tables(folder: Path, tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
     """Write other tables of the export (e.g. ``goes_with``) as CSV and Parquet."""
-    entries = []
-    for name, frame in sorted(tables.items()):
-        for fmt in ("csv", "parquet"):
-            path = folder / f"{name}.{fmt}"
-            if fmt == "csv":
-                frame.write_csv(path)
-            else:
-                frame.write_parquet(path, statistics=True)
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-            entries.append(
-                {
-                    "file": path.name,
-                    "table": name,
-                    "format": fmt,
-                    "rows": frame.height,
-                    "bytes": path.stat().st_size,
-                    "sha256": sha256_file(path),
-                }
-            )
-    return entries
+    return [
+        {**entry, "table": name}
+        for name, frame in sorted(tables.items())
+        for entry in _write_formats(folder, name, frame)
+    ]
 
 
 def write_files(folder: Path, lists: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
@@ -89,25 +97,9 @@ def write_files(folder: Path, lists: dict[str, pl.DataFrame]) -> list[dict[str, 
     entries = []
     for channel, frame in sorted(lists.items()):
         frame = frame.select(*C.OFFER_COLUMNS)
-        for fmt in ("csv", "parquet"):
-            path = folder / f"{channel}.{fmt}"
-            if fmt == "csv":
-                frame.write_csv(path)
-            else:
-                frame.write_parquet(path, statistics=True)
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-            entries.append(
-                {
-                    "file": path.name,
-                    "channel": channel,
-                    "format": fmt,
-                    "rows": frame.height,
-                    "customers": frame.get_column(C.CUSTOMER).n_unique(),
-                    "bytes": path.stat().st_size,
-                    "sha256": sha256_file(path),
-                }
-            )
+        customers = frame.get_column(C.CUSTOMER).n_unique()
+        for entry in _write_formats(folder, channel, frame):
+            entries.append({**entry, "channel": channel, "customers": customers})
     return entries
 
 
