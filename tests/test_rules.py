@@ -15,6 +15,7 @@ from models import columns as C
 from models.candidates import ModelSpec
 from models.recommender import Inputs, fit, prepare, recommend
 from models.rules import violations
+from models.variety import cap_categories
 
 TINY_ALS = ModelSpec("als", {"factors": 4, "iterations": 2})
 
@@ -74,7 +75,8 @@ def test_lists_obey_every_rule(shop):
     inputs, shop_k, email_k = shop
     fitted = fit(inputs, TINY_ALS, seed=0) if inputs.interactions.height else prepare(inputs)
     cfg = Settings(offers={"shop_k": shop_k, "email_k": email_k})
-    lists = channel_lists(recommend(fitted, shop_k), inputs, cfg)
+    pool = recommend(fitted, shop_k)
+    lists = channel_lists(pool, inputs, cfg)
     shop, email = lists[C.CHANNEL_SHOP], lists[C.CHANNEL_EMAIL]
 
     offerable = set(inputs.offerable.get_column(C.PRODUCT))
@@ -108,7 +110,13 @@ def test_lists_obey_every_rule(shop):
             assert set(model_items) <= trained
         else:
             assert set(sources) <= {C.SOURCE_COLD_START}
-        expected_email = mine.head(email_k) if customer in consenting else mine.clear()
+        # the email is the same pool under its own category cap (2 by default)
+        theirs = pool.filter(pl.col(C.CUSTOMER) == customer)
+        expected_email = cap_categories(
+            theirs, inputs.products, cap=cfg.offers.email_per_category, k=email_k
+        )
+        if customer not in consenting:
+            expected_email = expected_email.clear()
         assert email.filter(pl.col(C.CUSTOMER) == customer).equals(expected_email)
 
 
