@@ -24,6 +24,7 @@ from models import columns as C
 from models.candidates import ModelSpec
 from models.metrics import METRIC_KEYS, lift, ranking_metrics, repeat_explore_metrics
 from models.recommender import Fitted, fit_prepared, prepare, recommend
+from models.variety import cap_categories
 
 TRUTH_KINDS = ("purchase", "add_to_cart", "view")
 
@@ -162,9 +163,10 @@ def judged_scores(
 ) -> tuple[dict[str, float], int]:
     """``metric``@``k`` on purchases for each spec, listing only the judged customers.
 
-    The nightly gate needs one number per candidate, so it skips the customers without a
-    purchase in the holdout (their lists cannot change any accuracy metric).
-    Returns the scores by spec label and the number of judged customers.
+    The search needs one number per candidate, so it skips the customers without a purchase
+    in the holdout (their lists cannot change any accuracy metric). The lists are the shop
+    lists as published (candidate pool, category cap). Returns the scores by spec label and
+    the number of judged customers.
     """
     truth = data.truth["purchase"]
     judged = truth.select(C.CUSTOMER).unique()
@@ -176,7 +178,13 @@ def judged_scores(
     scores = {}
     for spec in specs:
         fitted = fit_prepared(data.prepared, spec, seed=settings.seed)
-        lists = recommend(fitted, k, users=users)
+        pool = recommend(fitted, stages.pool_size(settings), users=users)
+        lists = cap_categories(
+            pool,
+            data.history.inputs.products,
+            cap=settings.offers.shop_per_category,
+            k=max(k, settings.offers.shop_k),
+        )
         metrics = data.metrics(lists, truth, k)
         scores[spec.label] = float(metrics[metric])
     return scores, judged.height
