@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from flows import db, judge, sqlfiles, stages
+from flows import channels, db, judge, sqlfiles, stages
 from flows.config import Settings, load_settings
 from flows.extract import extract
 from flows.publish import activate, stage
@@ -98,7 +98,7 @@ def job_once(source: Path, home: Path, as_of: dt.date) -> tuple[dict[str, Any], 
     lists = timed(
         steps,
         "offer",
-        lambda: stages.offer_lists(fitted, history.inputs, settings),
+        lambda: channels.offer_lists(fitted, history.inputs, settings),
     )
 
     def deliver() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flows import sqlfiles, stages
+from flows import channels, sqlfiles, stages
 from flows.config import Settings
 from models import columns as C
 from models.candidates import ModelSpec
@@ -101,7 +101,7 @@ def candidate_lists(
     t0 = time.perf_counter()
     fitted = fit_prepared(data.prepared, spec, seed=seed)
     t1 = time.perf_counter()
-    lists = stages.offer_lists(fitted, data.history.inputs, settings)
+    lists = channels.offer_lists(fitted, data.history.inputs, settings)
     t2 = time.perf_counter()
     return lists, {"fit_s": round(t1 - t0, 3), "lists_s": round(t2 - t1, 3)}
 
@@ -178,7 +178,7 @@ def judged_scores(
     scores = {}
     for spec in specs:
         fitted = fit_prepared(data.prepared, spec, seed=settings.seed)
-        pool = recommend(fitted, stages.pool_size(settings), users=users)
+        pool = recommend(fitted, channels.pool_size(settings), users=users)
         lists = cap_categories(
             pool,
             data.history.inputs.products,

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from flows import sqlfiles, stages
+from flows import channels, sqlfiles, stages
 from flows.config import Settings
 from models import columns as C
 from models import gate
@@ -118,7 +118,7 @@ def pair_scores(data: GateData, fitted: Fitted, settings: Settings) -> np.ndarra
     """The candidate's ``metric``@``k`` for every judged (customer, window) pair, in order,
     on its shop list as published (the category cap applied to its candidate pool)."""
     metric, k = settings.gate.metric, settings.gate.k
-    pool = recommend(fitted, stages.pool_size(settings), users=data.users)
+    pool = recommend(fitted, channels.pool_size(settings), users=data.users)
     lists = cap_categories(
         pool,
         data.history.inputs.products,

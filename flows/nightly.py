@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 
-from flows import db, stages
+from flows import channels, db, stages
 from flows.config import Settings, load_settings
 from flows.delivery import publish_task, reconcile_links
 from flows.errors import BusyError, TrainingError
@@ -82,11 +82,11 @@ def offer_task(
     """The channel lists, and the "goes with" lists for product pages."""
     con = db.connect(settings.database)
     try:
-        recent = stages.recent_sends(con, as_of, settings)
-        goes_with = stages.goes_with_lists(con, as_of, history.inputs, settings)
+        recent = channels.recent_sends(con, as_of, settings)
+        goes_with = channels.goes_with_lists(con, as_of, history.inputs, settings)
     finally:
         con.close()
-    lists = stages.offer_lists(fitted, history.inputs, settings, recently_sent=recent)
+    lists = channels.offer_lists(fitted, history.inputs, settings, recently_sent=recent)
     return lists, goes_with
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flows.channels import channel_lists
 from flows.config import Settings
 from flows.errors import DataQualityError
-from flows.stages import channel_lists
 from models import columns as C
 from models.candidates import ModelSpec
 from models.recommender import Inputs, fit, prepare, recommend
@@ -202,7 +202,7 @@ def test_a_list_longer_than_the_catalogue_holds_only_real_items():
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shops(), st.integers(1, 5))
 def test_lists_made_in_chunks_equal_lists_made_at_once(shop, chunk):
-    from flows.stages import offer_lists, pool_size
+    from flows.channels import offer_lists, pool_size
 
     inputs, shop_k, email_k = shop
     fitted = fit(inputs, TINY_ALS, seed=0) if inputs.interactions.height else prepare(inputs)
