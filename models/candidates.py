@@ -3,10 +3,10 @@
 Every trained candidate is a *scorer*: an object with implicit's ``recommend`` signature
 (``userids, user_items, N, filter_already_liked_items, filter_items``) where ``user_items``
 holds, per requested user, the items that must NOT be offered (exclusions). ALS and BPR are
-implicit's own models. Item-item models (cosine, BM25) and category popularity score from the
-customer's interaction history, which they keep; they compute scores chunk by chunk as dense
-blocks so memory stays bounded, and treat "no signal" as not recommendable (the ranking stage
-fills such lists from popularity, marked as such).
+implicit's own models. Item-item models (cosine, BM25) and buy-again rank only the non-zero
+scores of each customer (``SparseScorer``); category popularity looks only at the items that can
+win; all of them treat "no signal" as not recommendable (the ranking stage fills such lists
+from popularity, marked as such).
 """
 
 from __future__ import annotations
@@ -133,8 +133,37 @@ class DenseScorer:
         return out_ids, out_scores
 
 
-class ItemItemScorer(DenseScorer):
-    """Scores = the customer's interactions times implicit's item-item similarity matrix."""
+class SparseScorer:
+    """Top-k from sparse score rows (``models.sparse_topk``): subclasses give
+    ``score_rows(userids) -> sparse (n, items)``; only the non-zero scores are ranked."""
+
+    n_items: int
+
+    def score_rows(self, userids: np.ndarray) -> sp.spmatrix:
+        raise NotImplementedError
+
+    def recommend(
+        self,
+        userid: np.ndarray,
+        user_items: sp.csr_matrix,
+        N: int = 10,
+        filter_already_liked_items: bool = True,
+        filter_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return sparse_recommend(
+            self.score_rows,
+            self.n_items,
+            userid,
+            user_items,
+            N,
+            filter_already_liked_items,
+            filter_items,
+        )
+
+
+class ItemItemScorer(SparseScorer):
+    """Scores = the customer's interactions times implicit's item-item similarity matrix: a
+    history times a K-neighbour similarity has few non-zeros, so it is ranked sparsely."""
 
     def __init__(
         self, model: CosineRecommender | BM25Recommender, user_items: sp.csr_matrix
@@ -142,33 +171,17 @@ class ItemItemScorer(DenseScorer):
         self.model = model
         self.user_items = user_items
         self.n_items = user_items.shape[1]
+        self.similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
+
+    def score_rows(self, userids: np.ndarray) -> sp.spmatrix:
+        return self.user_items[userids] @ self.similarity
 
     def scores(self, userids: np.ndarray) -> np.ndarray:
-        return (self.user_items[userids] @ self.model.similarity).toarray()
-
-    def recommend(
-        self,
-        userid: np.ndarray,
-        user_items: sp.csr_matrix,
-        N: int = 10,
-        filter_already_liked_items: bool = True,
-        filter_items: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The dense result from sparse scores: a customer's history times a K-neighbour
-        similarity has few non-zeros, so only those are ranked (no users x items block)."""
-        similarity = sp.csr_matrix(self.model.similarity, dtype=np.float32)
-        return sparse_recommend(
-            lambda users: self.user_items[users] @ similarity,
-            self.n_items,
-            userid,
-            user_items,
-            N,
-            filter_already_liked_items,
-            filter_items,
-        )
+        """The same scores as a dense block (the reference the sparse ranking is tested on)."""
+        return self.score_rows(userids).toarray()
 
 
-class BuyAgainScorer:
+class BuyAgainScorer(SparseScorer):
     """The customer's own due purchases, by decayed frequency x probability of buying again
     (``models.repurchase.buy_again``); nothing else (popularity fills the rest of a list)."""
 
@@ -176,23 +189,8 @@ class BuyAgainScorer:
         self.repeat_scores = sp.csr_matrix(repeat_scores, dtype=np.float32)
         self.n_items = repeat_scores.shape[1]
 
-    def recommend(
-        self,
-        userid: np.ndarray,
-        user_items: sp.csr_matrix,
-        N: int = 10,
-        filter_already_liked_items: bool = True,
-        filter_items: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return sparse_recommend(
-            lambda users: self.repeat_scores[users],
-            self.n_items,
-            userid,
-            user_items,
-            N,
-            filter_already_liked_items,
-            filter_items,
-        )
+    def score_rows(self, userids: np.ndarray) -> sp.spmatrix:
+        return self.repeat_scores[userids]
 
 
 class CategoryPopularityScorer(DenseScorer):
