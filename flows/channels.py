@@ -64,6 +64,23 @@ def offer_lists(
     return lists
 
 
+def shop_list(
+    pool: pl.DataFrame, products: pl.DataFrame, settings: Settings, k: int | None = None
+) -> pl.DataFrame:
+    """The shop channel's pick from candidate pools: the best ``k`` (default ``shop_k``) per
+    customer with at most ``shop_per_category`` of one category."""
+    o = settings.offers
+    return cap_categories(pool, products, cap=o.shop_per_category, k=k or o.shop_k)
+
+
+def judged_shop_lists(
+    fitted: Fitted, products: pl.DataFrame, settings: Settings, users: np.ndarray, k: int
+) -> pl.DataFrame:
+    """The shop lists of ``users`` as published (at least ``k`` long), for judging them."""
+    pool = recommend(fitted, pool_size(settings), users=users)
+    return shop_list(pool, products, settings, k=max(k, settings.offers.shop_k))
+
+
 def _select_channels(
     pool: pl.DataFrame, inputs: Inputs, settings: Settings, recently_sent: pl.DataFrame | None
 ) -> dict[str, pl.DataFrame]:
@@ -77,7 +94,7 @@ def _select_channels(
             pl.int_range(1, pl.len() + 1).over(C.CUSTOMER).cast(pl.Int32).alias(C.RANK)
         )
     return {
-        C.CHANNEL_SHOP: cap_categories(pool, categories, cap=o.shop_per_category, k=o.shop_k),
+        C.CHANNEL_SHOP: shop_list(pool, categories, settings),
         C.CHANNEL_EMAIL: cap_categories(
             email_pool, categories, cap=o.email_per_category, k=o.email_k
         ),

@@ -23,8 +23,7 @@ from flows.config import Settings
 from models import columns as C
 from models.candidates import ModelSpec
 from models.metrics import METRIC_KEYS, lift, ranking_metrics, repeat_explore_metrics
-from models.recommender import Fitted, fit_prepared, prepare, recommend
-from models.variety import cap_categories
+from models.recommender import Fitted, fit_prepared, prepare
 
 TRUTH_KINDS = ("purchase", "add_to_cart", "view")
 
@@ -178,13 +177,7 @@ def judged_scores(
     scores = {}
     for spec in specs:
         fitted = fit_prepared(data.prepared, spec, seed=settings.seed)
-        pool = recommend(fitted, channels.pool_size(settings), users=users)
-        lists = cap_categories(
-            pool,
-            data.history.inputs.products,
-            cap=settings.offers.shop_per_category,
-            k=max(k, settings.offers.shop_k),
-        )
+        lists = channels.judged_shop_lists(fitted, data.history.inputs.products, settings, users, k)
         metrics = data.metrics(lists, truth, k)
         scores[spec.label] = float(metrics[metric])
     return scores, judged.height

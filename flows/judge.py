@@ -32,10 +32,8 @@ from models.recommender import (
     can_warm_start,
     fit_prepared,
     prepare,
-    recommend,
     reuse,
 )
-from models.variety import cap_categories
 
 
 @dataclass(frozen=True)
@@ -118,12 +116,8 @@ def pair_scores(data: GateData, fitted: Fitted, settings: Settings) -> np.ndarra
     """The candidate's ``metric``@``k`` for every judged (customer, window) pair, in order,
     on its shop list as published (the category cap applied to its candidate pool)."""
     metric, k = settings.gate.metric, settings.gate.k
-    pool = recommend(fitted, channels.pool_size(settings), users=data.users)
-    lists = cap_categories(
-        pool,
-        data.history.inputs.products,
-        cap=settings.offers.shop_per_category,
-        k=max(k, settings.offers.shop_k),
+    lists = channels.judged_shop_lists(
+        fitted, data.history.inputs.products, settings, data.users, k
     )
     values = [
         per_customer_metrics(lists, truth, k).get_column(metric).to_numpy() for truth in data.truths
