@@ -17,7 +17,7 @@ from flows.config import Settings
 from flows.errors import OffersError
 from flows.tasks import TASK
 from models import gate
-from models.candidates import ModelSpec
+from models.candidates import BASELINE_KINDS, ModelSpec
 from models.recommender import Fitted, StoredModel, fit_prepared, reuse
 
 
@@ -73,7 +73,7 @@ def _current_entry(
     """
     if current is None:
         return None, None, ""
-    if judge.is_baseline(current.kind):
+    if current.kind in BASELINE_KINDS:
         return None, current.kind, ""
     meta = stages.model_metadata(current)
     if meta is None:
@@ -121,17 +121,10 @@ def choose_task(
         except OffersError as exc:
             if current.pinned:  # pinned by an engineer: do not second-guess
                 raise
-            kind = _strongest_baseline(decision, settings)
+            kind = decision.strongest_baseline(settings.gate.baselines[0])
             decision = decision.fall_back(kind, f"{exc}; publishing {kind} instead")
             get_run_logger().warning("gate: %s", decision.reason)
         else:
             return reuse(fitted, stored), current.version, decision
     spec = ModelSpec(decision.kind or settings.gate.baselines[0])
     return fit_prepared(fitted, spec, seed=settings.seed), None, decision
-
-
-def _strongest_baseline(decision: gate.GateDecision, settings: Settings) -> str:
-    judged = [k for k, role in decision.roles.items() if role == gate.BASELINE_ROLE]
-    if not judged:
-        return settings.gate.baselines[0]
-    return min(judged, key=lambda k: (-decision.scores[k], judged.index(k)))

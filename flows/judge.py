@@ -24,7 +24,7 @@ from flows import channels, sqlfiles, stages
 from flows.config import Settings
 from models import columns as C
 from models import gate
-from models.candidates import BASELINE_KINDS, ModelSpec
+from models.candidates import ModelSpec
 from models.metrics import per_customer_metrics
 from models.recommender import (
     Fitted,
@@ -229,7 +229,3 @@ def policy(settings: Settings) -> gate.Policy:
         replicates=g.bootstrap,
         seed=settings.seed,
     )
-
-
-def is_baseline(kind: str) -> bool:
-    return kind in BASELINE_KINDS

@@ -121,6 +121,15 @@ class GateDecision:
             "test": asdict(self.test) if self.test else None,
         }
 
+    def strongest_baseline(self, default: str) -> str:
+        """The best judged baseline (ties to the first listed); ``default`` if none was."""
+        judged = [
+            label
+            for label, role in self.roles.items()
+            if role == BASELINE_ROLE and label in self.scores
+        ]
+        return _best(judged, self.scores, judged) if judged else default
+
     def fall_back(self, kind: str, why: str) -> GateDecision:
         """The same verdict, but ``kind`` (a baseline) publishes instead, saying why."""
         return replace(

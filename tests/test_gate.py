@@ -175,6 +175,8 @@ def test_the_verdict_is_described_for_people_and_kept_for_the_registry():
     entry = d.registry_entry("als")
     assert entry["score"] == d.scores["als"] and entry["baseline"] == d.scores["popular"]
     assert entry["test"]["challenger"] == "als"
+    assert d.strongest_baseline("popular_category") == "popular"  # the only judged baseline
+    assert gate.pinned("als-1", "als").strongest_baseline("popular_category") == "popular_category"
     fallen = d.fall_back("popular", "its files are gone")
     assert (fallen.action, fallen.kind) == (gate.BASELINE, "popular")
     assert fallen.reason.endswith("; but its files are gone") and d.action == gate.PROMOTE
