@@ -24,6 +24,9 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from models import columns as C
+from models.rank import top_lists
+
 SHRINKAGE = 5.0  # pseudo-purchases pulling a customer's propensity to the shop's
 
 
@@ -95,15 +98,13 @@ class HybridScorer:
 
 
 def _long(ids: np.ndarray, scores: np.ndarray, kind: int) -> pl.DataFrame:
-    n, k = ids.shape
-    valid = np.isfinite(scores) & (scores > -1e30)
-    return pl.DataFrame(
-        {
-            "row": np.repeat(np.arange(n, dtype=np.int32), k)[valid.ravel()],
-            "item": ids.ravel()[valid.ravel()].astype(np.int32),
-            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), n)[valid.ravel()],
-            "kind": np.full(int(valid.sum()), kind, dtype=np.int8),
-        }
+    """One list's (ids, scores) as rows (row, item, rank, kind), its empty slots dropped."""
+    flat = top_lists(ids, scores, np.arange(len(ids)))
+    return flat.select(
+        pl.col(C.USER_IDX).alias("row"),
+        pl.col(C.ITEM_IDX).alias("item"),
+        pl.col(C.RANK).alias("rank"),
+        pl.lit(kind, dtype=pl.Int8).alias("kind"),
     )
 
 

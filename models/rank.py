@@ -8,19 +8,23 @@ filled from popularity, marked as such.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from models import columns as C
-from models.candidates import Scorer
 from models.idmap import IdMap
+
+if TYPE_CHECKING:  # candidates builds on this module (the hybrid fuses ranked lists)
+    from models.candidates import Scorer
 
 POPULAR_BLOCK = 20_000_000  # (users x candidate items) flags held at once by popular_lists
 
 
-def _top_lists(ids: np.ndarray, scores: np.ndarray, users: np.ndarray) -> pl.DataFrame:
+def top_lists(ids: np.ndarray, scores: np.ndarray, users: np.ndarray) -> pl.DataFrame:
     """Flatten top-k arrays to (user_idx, item_idx, score, rank), dropping filtered slots."""
     k = ids.shape[1]
     valid = (ids >= 0) & np.isfinite(scores) & (scores > -1e30)
@@ -62,9 +66,9 @@ def model_lists(
             ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
             # belt and braces: a blocked item never survives, whatever the library returned
             scores = np.where(np.isin(ids, blocked_items), -np.inf, scores)
-            parts.append(_top_lists(ids, scores, batch))
+            parts.append(top_lists(ids, scores, batch))
     if not parts:
-        return _top_lists(np.empty((0, k), np.int32), np.empty((0, k), np.float32), users)
+        return top_lists(np.empty((0, k), np.int32), np.empty((0, k), np.float32), users)
     return pl.concat(parts)
 
 
@@ -88,7 +92,7 @@ def popular_lists(
     k = min(k, len(order))
     users = np.asarray(users)
     if k == 0 or len(users) == 0:
-        return _top_lists(np.empty((0, max(k, 1)), np.int32), np.empty((0, max(k, 1))), users[:0])
+        return top_lists(np.empty((0, max(k, 1)), np.int32), np.empty((0, max(k, 1))), users[:0])
     rows = exclusions[users]
     m = min(len(order), k + int(np.diff(rows.indptr).max(initial=0)))
     top = order[:m]
@@ -107,7 +111,7 @@ def popular_lists(
         r, c = np.nonzero(keep)
         ids[lo + r, slot[r, c]] = top[c]
         scores[lo + r, slot[r, c]] = popularity[top[c]]
-    return _top_lists(ids, scores, users)
+    return top_lists(ids, scores, users)
 
 
 def merge_with_fill(
