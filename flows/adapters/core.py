@@ -302,6 +302,7 @@ def run_import(
         con = duckdb.connect(str(work / "import.duckdb"))
         try:
             sqlfiles.run(con, "adapters/spill_directory", {"path": str(work / "spill")})
+            sqlfiles.run_script(con, "adapters/macros")
             queries, params = build(con)
             written = {
                 e.name: _write_entity(con, e, queries[e], params, work / f"{e.name}.parquet")

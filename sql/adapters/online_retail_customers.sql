@@ -5,7 +5,7 @@
 with customers as (
     select
         customer_id,
-        (('0x' || substr(md5(customer_id), 1, 8))::ubigint < $consent_threshold) as email_consent,
+        stable_consent(customer_id, $consent_threshold) as email_consent,
         cast(min(happened_at) as date) as signup_date,
         arg_max(country, (happened_at, _file, _row)) filter (
             where country is not null
