@@ -236,13 +236,12 @@ def current_model(
 def load_model(current: CurrentModel, *, judge: bool = False) -> StoredModel:
     """Read a registered model back from ``models/<version>`` (``judge``: its judge copy)."""
     folder = current.path
-    meta_path = folder / "metadata.json"
-    if not meta_path.is_file():
+    metadata = model_metadata(current)
+    if metadata is None:
         raise OffersError(
-            f"model {current.version} is registered but {meta_path} is missing; "
+            f"model {current.version} is registered but {folder / 'metadata.json'} is missing; "
             "promote another version (offers models promote VERSION)"
         )
-    metadata = json.loads(meta_path.read_text())
     if judge:
         folder = folder / JUDGE_DIR
     spec = ModelSpec(current.kind, metadata.get("params") or {})
