@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from models import columns as C
 from models.idmap import IdMap
+from models.tiebreak import TIE_MARGIN, settle_ties
 
 if TYPE_CHECKING:  # candidates builds on this module (the hybrid fuses ranked lists)
     from models.candidates import Scorer
@@ -52,6 +53,7 @@ def model_lists(
     """Top-k model scores for ``users`` (row indices), skipping excluded and blocked items."""
     # implicit pads rows with (item 0, score 0) when asked for more items than exist
     k = min(k, exclusions.shape[1])
+    asked = min(k + TIE_MARGIN, exclusions.shape[1])
     parts = []
     with threadpool_limits(1, "blas"):
         for start in range(0, len(users), batch_size):
@@ -59,13 +61,14 @@ def model_lists(
             ids, scores = model.recommend(
                 batch,
                 exclusions[batch],
-                N=k,
+                N=asked,
                 filter_already_liked_items=True,
                 filter_items=blocked_items if len(blocked_items) else None,
             )
             ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
             # belt and braces: a blocked item never survives, whatever the library returned
             scores = np.where(np.isin(ids, blocked_items), -np.inf, scores)
+            ids, scores = settle_ties(model, batch, ids, scores, k)
             parts.append(top_lists(ids, scores, batch))
     if not parts:
         return top_lists(np.empty((0, k), np.int32), np.empty((0, k), np.float32), users)
