@@ -81,6 +81,7 @@ def _generate(
 
 # The commands import the shared pieces above, so they are registered after them.
 from flows.cli import evaluate as evaluate_cmds  # noqa: E402
+from flows.cli import forget as forget_cmds  # noqa: E402
 from flows.cli import models as models_cmds  # noqa: E402
 from flows.cli import run as run_cmds  # noqa: E402
 from flows.cli.importing import import_app  # noqa: E402
@@ -91,6 +92,7 @@ app.command()(run_cmds.demo)
 app.command()(run_cmds.backfill)
 app.command()(evaluate_cmds.evaluate)
 app.command()(evaluate_cmds.bench)
+app.command()(forget_cmds.forget)
 app.add_typer(models_cmds.models_app, name="models")
 app.add_typer(import_app, name="import")
 

@@ -1,0 +1,2 @@
+delete from orders
+where customer_id in (select customer_id from forget_ids);
