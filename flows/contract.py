@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Column:
-    """One source column: its name, DuckDB type, and whether a value is required."""
+    """One source column: its name, DuckDB type, whether a value is required, and whether a
+    file may lack the column altogether (columns added to the contract later: files written
+    before them still load, the column reads as empty)."""
 
     name: str
     sql_type: str
     required: bool = True
+    may_be_absent: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ PRODUCTS = Entity(
         Column("stock", "INTEGER"),
         Column("active", "BOOLEAN"),
         Column("repurchase_interval_days", "INTEGER", required=False),
+        Column("url", "VARCHAR", required=False, may_be_absent=True),
+        Column("image_url", "VARCHAR", required=False, may_be_absent=True),
     ),
     key=("product_id",),
 )

@@ -3,6 +3,8 @@
 Layout under ``<home>/exports``::
 
     runs/<run_id>/shop.csv, shop.parquet, email.csv, email.parquet, manifest.json
+                  (<channel>.csv: wide, one row per customer, for email tools;
+                   <channel>.parquet: long, one row per offer; see flows/exports.py)
     <as_of>   -> runs/<run_id>    (symlink: the list marketing pulls for that date)
     latest    -> runs/<run_id>    (symlink: the newest as-of date published)
 
@@ -33,6 +35,7 @@ from typing import Any
 
 import polars as pl
 
+from flows import exports
 from models import columns as C
 
 MANIFEST = "manifest.json"
@@ -59,47 +62,67 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_formats(folder: Path, name: str, frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """``name``.csv and ``name``.parquet, fsynced; their manifest entries (file, format, rows,
-    bytes, sha256)."""
-    entries = []
-    for fmt in ("csv", "parquet"):
-        path = folder / f"{name}.{fmt}"
-        if fmt == "csv":
-            frame.write_csv(path)
-        else:
-            frame.write_parquet(path, statistics=True)
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-        entries.append(
-            {
-                "file": path.name,
-                "format": fmt,
-                "rows": frame.height,
-                "bytes": path.stat().st_size,
-                "sha256": sha256_file(path),
-            }
-        )
-    return entries
+def _write(
+    folder: Path, name: str, frame: pl.DataFrame, *, layout: str, float_precision: int | None = None
+) -> dict[str, Any]:
+    """``name`` (``.csv``: neutralised, the export dialect; ``.parquet``: raw), fsynced; its
+    manifest entry (file, format, layout, columns, rows, bytes, sha256)."""
+    path = folder / name
+    fmt = path.suffix.lstrip(".")
+    if fmt == "csv":
+        exports.write_csv(frame, path, float_precision=float_precision)
+    else:
+        frame.write_parquet(path, statistics=True)
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+    return {
+        "file": path.name,
+        "format": fmt,
+        "layout": layout,
+        "columns": frame.columns,
+        "rows": frame.height,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
 
 
 def write_tables(folder: Path, tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
-    """Write other tables of the export (e.g. ``goes_with``) as CSV and Parquet."""
+    """Write other tables of the export (e.g. ``goes_with``), long, as CSV and Parquet."""
     return [
-        {**entry, "table": name}
+        {**_write(folder, f"{name}.{fmt}", frame, layout="long"), "table": name}
         for name, frame in sorted(tables.items())
-        for entry in _write_formats(folder, name, frame)
+        for fmt in ("csv", "parquet")
     ]
 
 
-def write_files(folder: Path, lists: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
-    """Write each channel as CSV and Parquet; return one manifest entry per file."""
+def write_files(
+    folder: Path,
+    lists: dict[str, pl.DataFrame],
+    *,
+    catalogue: pl.DataFrame,
+    customers: pl.DataFrame | None = None,
+    slots: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Write each channel as ``<channel>.csv``, the wide file an email tool imports (one row
+    per customer, ``flows.exports.wide``), and ``<channel>.parquet``, the long list with every
+    offer column; return one manifest entry per file.
+
+    ``catalogue``: the products' titles, prices and links (``exports.read_catalogue``);
+    ``customers``: customer_id and the contact fields to carry (None: none); ``slots``: list
+    slots of a channel's wide file (a channel not in it: its longest list).
+    """
     entries = []
     for channel, frame in sorted(lists.items()):
         frame = frame.select(*C.OFFER_COLUMNS)
-        customers = frame.get_column(C.CUSTOMER).n_unique()
-        for entry in _write_formats(folder, channel, frame):
-            entries.append({**entry, "channel": channel, "customers": customers})
+        longest = int(frame.get_column(C.RANK).max() or 0)
+        k = (slots or {}).get(channel) or max(longest, 1)
+        flat = exports.wide(frame, catalogue, customers, k)
+        meta = {"channel": channel, "customers": flat.height}
+        csv = _write(
+            folder, f"{channel}.csv", flat, layout="wide", float_precision=exports.PRICE_DECIMALS
+        )
+        entries.append({**csv, **meta})
+        entries.append({**_write(folder, f"{channel}.parquet", frame, layout="long"), **meta})
     return entries
 
 
@@ -151,10 +174,15 @@ def stage(
     lists: dict[str, pl.DataFrame],
     manifest: dict[str, Any],
     tables: dict[str, pl.DataFrame] | None = None,
+    *,
+    catalogue: pl.DataFrame,
+    customers: pl.DataFrame | None = None,
+    slots: dict[str, int] | None = None,
 ) -> Path:
     """Write the complete export of ``run_id`` to ``runs/<run_id>``, verified; return the folder.
 
     ``tables``: other files of the export besides the channel lists (``goes_with``).
+    ``catalogue``, ``customers``, ``slots``: what the wide channel files show (``write_files``).
 
     The files are written to ``runs/.tmp-<run_id>`` and fsynced, the folder is renamed, and its
     checksums are re-read against the manifest (which records ``run_id`` and ``as_of``). No link
@@ -169,7 +197,9 @@ def stage(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        files = write_files(staging, lists) + write_tables(staging, tables or {})
+        files = write_files(
+            staging, lists, catalogue=catalogue, customers=customers, slots=slots
+        ) + write_tables(staging, tables or {})
         body = {
             "format_version": FORMAT_VERSION,
             **manifest,

@@ -146,7 +146,10 @@ def test_csv_text_formats(tmp_path: Path) -> None:
     customers = (out / "customers.csv").read_text()
     assert ",true," in customers and ",false," in customers
     products = (out / "products.csv").read_text().splitlines()
-    assert any(line.endswith(",") for line in products[1:])  # null interval: empty field
+    assert any(",," in line for line in products[1:])  # null interval: empty field
+    assert products[1].endswith(
+        ",https://shop.example/p/P000001,https://shop.example/img/P000001.jpg"
+    )
 
 
 def test_refuses_to_overwrite_contract_files(tmp_path: Path) -> None:

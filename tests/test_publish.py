@@ -24,15 +24,36 @@ def lists(n_customers: int, tag: str = "") -> dict[str, pl.DataFrame]:
             C.PRODUCT: [f"p{r}" for _ in range(n_customers) for r in (7, 3, 5)],
             C.SCORE: [0.9, 0.5, 0.25] * n_customers,
             C.SOURCE: [C.SOURCE_MODEL, C.SOURCE_MODEL, C.SOURCE_FILL] * n_customers,
+            C.REASON: ["viewed", "viewed", "popular"] * n_customers,
+            C.ANCHOR: ["p1", "p1", None] * n_customers,
+            C.REASON_TEXT: ["Because you viewed p1", "Because you viewed p1", "Popular"]
+            * n_customers,
+            C.SEGMENT: ["active"] * 3 * n_customers,
         },
         schema_overrides={C.RANK: pl.Int32},
     )
     return {C.CHANNEL_SHOP: shop, C.CHANNEL_EMAIL: shop.filter(pl.col(C.RANK) == 1)}
 
 
+CATALOGUE = pl.DataFrame(
+    {
+        C.PRODUCT: ["p3", "p5", "p7"],
+        "title": ["Three", "Five", "Seven"],
+        C.CATEGORY: ["a", "a", "b"],
+        "price": [3.0, 5.5, 7.25],
+        "url": [f"https://shop.example/p/p{i}" for i in (3, 5, 7)],
+        "image_url": [f"https://shop.example/img/p{i}.jpg" for i in (3, 5, 7)],
+    }
+)
+
+
+def stage(exports: Path, run_id: str, as_of: dt.date, lists: dict, manifest: dict) -> Path:
+    return P.stage(exports, run_id, as_of, lists, manifest, catalogue=CATALOGUE)
+
+
 def run(exports: Path, run_id: str, as_of: dt.date = DAY, n: int = 4, tag: str = "") -> Path:
     """Stage and activate, as a run does around its commit."""
-    P.stage(exports, run_id, as_of, lists(n, tag), {"model_version": "m1"})
+    stage(exports, run_id, as_of, lists(n, tag), {"model_version": "m1"})
     return P.activate(exports, run_id, as_of)
 
 
@@ -53,13 +74,18 @@ def test_export_holds_both_formats_and_a_manifest_that_matches(tmp_path):
     assert manifest["format_version"] == 1
     assert manifest["model_version"] == "m1"
     entries = {e["file"]: e for e in manifest["files"]}
-    assert entries["shop.csv"]["rows"] == 12 and entries["shop.csv"]["customers"] == 4
+    # the CSV is wide (one row per customer), the Parquet long (one row per offer)
+    assert entries["shop.csv"]["rows"] == 4 and entries["shop.csv"]["customers"] == 4
+    assert entries["shop.csv"]["layout"] == "wide"
+    assert entries["shop.parquet"]["rows"] == 12 and entries["shop.parquet"]["layout"] == "long"
     assert entries["email.parquet"]["rows"] == 4
+    assert entries["shop.parquet"]["columns"] == list(C.OFFER_COLUMNS)
     for name, entry in entries.items():
         assert entry["sha256"] == P.sha256_file(link / name)
     assert (link / "email.csv").read_text().splitlines()[:2] == [
-        "customer_id,rank,product_id,score,source",
-        "c0,1,p7,0.9,als",
+        "customer_id,segment,product_id_1,title_1,price_1,url_1,image_url_1,reason_1",
+        "c0,active,p7,Seven,7.25,https://shop.example/p/p7,https://shop.example/img/p7.jpg,"
+        "Because you viewed p1",
     ]
     assert pl.read_parquet(link / "shop.parquet").equals(lists(4)[C.CHANNEL_SHOP])
 
@@ -119,7 +145,7 @@ def folders(exports: Path) -> list[str]:
 def test_a_staged_export_is_verified_but_not_linked_and_discard_removes_it(tmp_path):
     exports = tmp_path / "exports"
     run(exports, "run-1")
-    staged = P.stage(exports, "run-2", DAY, lists(5), {"model_version": "m2"})
+    staged = stage(exports, "run-2", DAY, lists(5), {"model_version": "m2"})
     assert staged == exports / "runs" / "run-2"
     assert P.verify(staged)["run_id"] == "run-2"
     assert os.readlink(exports / "latest") == "runs/run-1"
@@ -140,7 +166,7 @@ def test_a_failed_verify_leaves_nothing_staged(tmp_path, monkeypatch):
 
     monkeypatch.setattr(P, "verify", corrupted)
     with pytest.raises(ValueError, match="checksum does not match"):
-        P.stage(exports, "run-1", DAY, lists(2), {})
+        stage(exports, "run-1", DAY, lists(2), {})
     assert folders(exports) == []
 
 
@@ -149,7 +175,7 @@ def test_reconcile_points_the_links_at_what_the_database_publishes(tmp_path):
     nxt = DAY + dt.timedelta(days=1)
     run(exports, "run-1")
     run(exports, "run-2", as_of=nxt)
-    P.stage(exports, "run-3", nxt, lists(5), {})  # committed, then the link swap failed
+    stage(exports, "run-3", nxt, lists(5), {})  # committed, then the link swap failed
     dead = exports / "runs" / ".tmp-run-0"  # a run killed while writing
     dead.mkdir()
     (dead / "shop.csv").write_text("customer_id")
@@ -167,7 +193,7 @@ def test_reconcile_only_links_exports_that_verify_and_are_that_run(tmp_path):
     exports = tmp_path / "exports"
     nxt = DAY + dt.timedelta(days=1)
     run(exports, "run-1")
-    P.stage(exports, "run-2", nxt, lists(3), {})
+    stage(exports, "run-2", nxt, lists(3), {})
     shop = exports / "runs" / "run-2" / "shop.csv"
     shop.write_text(shop.read_text() + "c9,4,p1,0.1,als\n")
     result = P.reconcile(exports, {DAY: "run-1", nxt: "run-2"})

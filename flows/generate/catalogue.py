@@ -20,6 +20,8 @@ from flows.generate.arrays import (
     starts,
 )
 
+SHOP_URL = "https://shop.example"  # product pages <SHOP_URL>/p/<id>, pictures /img/<id>.jpg
+
 CATEGORY_WORDS = (
     "kitchen", "garden", "books", "toys", "beauty", "sports", "electronics", "pets", "baby",
     "office", "outdoor", "tools", "music", "games", "fashion", "shoes", "jewellery", "health",
@@ -206,6 +208,8 @@ def build_catalog(rng: np.random.Generator, n_products: int, shape: P.ShopShape)
         stock,
         active,
         pl.Series(np.where(configured, interval_days, 0)).replace(0, None),
+        SHOP_URL + "/p/" + product_ids,
+        SHOP_URL + "/img/" + product_ids + ".jpg",
     )
     return Catalog(
         frame=products,

@@ -62,6 +62,8 @@ select
     cast(price as double) as price,
     cast(stock as integer) as stock,
     cast(active as boolean) as active,
-    cast(repurchase_interval_days as integer) as repurchase_interval_days
+    cast(repurchase_interval_days as integer) as repurchase_interval_days,
+    cast(null as varchar) as url,  -- the data has no product links
+    cast(null as varchar) as image_url
 from products
 order by product_id;

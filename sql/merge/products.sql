@@ -9,7 +9,9 @@ with clean as (
         price,
         stock,
         active,
-        repurchase_interval_days
+        repurchase_interval_days,
+        url,
+        image_url
     from {{ stg }}
     where _reason is null
     qualify row_number() over (partition by product_id order by _file desc, _row desc) = 1
@@ -23,7 +25,9 @@ stored as (
         price,
         stock,
         active,
-        repurchase_interval_days
+        repurchase_interval_days,
+        url,
+        image_url
     from products
 ),
 
@@ -47,10 +51,11 @@ delete from products as t
 using changed_rows as c
 where t.product_id = c.product_id;
 
-insert into products
+-- by name: url and image_url were added to existing databases after loaded_run
+insert into products by name
 select
     *,
-    $run_id
+    $run_id as loaded_run
 from changed_rows;
 
 select * from merge_stats;

@@ -1,5 +1,7 @@
 -- Rename/cast products; see stg_customers.sql for _type_error / _reason.
 -- price in the shop's currency; stock in units on hand; repurchase interval in days.
+-- url / image_url: the product page and its picture (for emails); absolute http(s) links only,
+-- so a file cannot put a javascript: or relative link into an email.
 create or replace temp table {{ stg }} as
 with src as (
     select * from {{ raw }}
@@ -16,6 +18,8 @@ typed as (
         whole_number(stock) as stock,
         try_cast(active as boolean) as active,
         whole_number(repurchase_interval_days) as repurchase_interval_days,
+        nullif(trim(cast(url as varchar)), '') as url,
+        nullif(trim(cast(image_url as varchar)), '') as image_url,
         case
             when price is not null and try_cast(price as double) is null then 'price'
             when stock is not null and whole_number(stock) is null then 'stock'
@@ -47,6 +51,8 @@ final as (
             when price < 0 then 'invalid_value:price'
             when stock < 0 then 'invalid_value:stock'
             when repurchase_interval_days <= 0 then 'invalid_value:repurchase_interval_days'
+            when not regexp_matches(url, '^https?://.', 'i') then 'invalid_value:url'
+            when not regexp_matches(image_url, '^https?://.', 'i') then 'invalid_value:image_url'
             when _seen > 1 then 'duplicate_key'
         end as _reason
     from ranked
