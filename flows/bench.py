@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from flows import channels, db, judge, sqlfiles, stages
+from flows import channels, db, exports, judge, sqlfiles, stages, tonight
 from flows.config import Settings, load_settings
 from flows.extract import extract
 from flows.publish import activate, stage
@@ -95,11 +95,16 @@ def job_once(source: Path, home: Path, as_of: dt.date) -> tuple[dict[str, Any], 
 
     history, fitted = timed(steps, "learn", learn)
     timed(steps, "gate", lambda: judge_night(settings, as_of))
-    lists = timed(
-        steps,
-        "offer",
-        lambda: channels.offer_lists(fitted, history.inputs, settings),
-    )
+
+    def offer() -> dict[str, Any]:
+        con = db.connect(settings.database)
+        try:
+            extras = tonight.read_tonight(con, as_of, history.inputs, settings)
+        finally:
+            con.close()
+        return channels.offer_lists(fitted, history.inputs, settings, tonight=extras)
+
+    lists = timed(steps, "offer", offer)
 
     def deliver() -> None:
         con = db.connect(settings.database)
@@ -118,7 +123,16 @@ def job_once(source: Path, home: Path, as_of: dt.date) -> tuple[dict[str, Any], 
                 stages.store_offers(
                     con, as_of=as_of, lists=lists, run_id="b", model_version="bench"
                 )
-                stage(settings.exports_dir, "b", as_of, lists, {"model_version": "bench"})
+                stage(
+                    settings.exports_dir,
+                    "b",
+                    as_of,
+                    lists,
+                    {"model_version": "bench"},
+                    catalogue=exports.read_catalogue(con),
+                    customers=exports.read_contacts(con),
+                    slots=exports.slot_counts(settings),
+                )
         finally:
             con.close()
         activate(settings.exports_dir, "b", as_of)

@@ -23,6 +23,8 @@ from pydantic_settings import (
 )
 
 from flows.errors import ConfigError
+from models import reasons
+from models.segments import SegmentRules
 
 CONFIG_FILE = "offers.toml"
 
@@ -141,12 +143,68 @@ class OfferSettings(_Strict):
         description="a product e-mailed to a customer is not e-mailed again within "
         "this many days (0: no rule); the shop list may repeat",
     )
+    new_slots_shop: int = Field(
+        2,
+        ge=0,
+        le=50,
+        description="shop list slots for new products (no interactions yet); at most shop_k - 1",
+    )
+    new_slots_email: int = Field(
+        0, ge=0, le=20, description="email slots for new products (no interactions yet)"
+    )
+    reasons: dict[str, str] = Field(
+        default_factory=dict,
+        description="reason texts by code, overriding the defaults (models/reasons.py); "
+        "placeholders {product}, {anchor}, {category}",
+    )
 
     @model_validator(mode="after")
     def _email_within_shop(self) -> OfferSettings:
         if self.email_k > self.shop_k:
             raise ValueError("offers.email_k must not exceed offers.shop_k")
+        problems = reasons.template_problems(self.reasons)
+        if problems:
+            raise ValueError("offers.reasons: " + "; ".join(problems))
         return self
+
+
+class SegmentSettings(_Strict):
+    """Customer segments and channel eligibility (models/segments.py; days are whole calendar
+    days before the as-of date)."""
+
+    new_days: int = Field(
+        30, ge=0, description="first order (or signup, never ordered) at most this long ago: new"
+    )
+    active_days: int = Field(60, ge=0, description="last order at most this long ago: active")
+    lapsing_days: int = Field(
+        180, ge=0, description="last order within (active_days, lapsing_days]: lapsing; older: lost"
+    )
+    vip_share: float = Field(
+        0.05, ge=0, le=1, description="share of the active customers, by revenue_365, who are VIP"
+    )
+    vip_min_orders: int = Field(3, ge=0, description="orders in 365 days a VIP needs at least")
+    email_min_days_since_visit: int = Field(
+        0, ge=0, description="email only customers not seen for this many days (0: no rule)"
+    )
+    winback_k: int = Field(
+        5, ge=0, le=100, description="products in the lapsing customers' win-back email (0: none)"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentSettings:
+        if self.active_days > self.lapsing_days:
+            raise ValueError("segments.active_days must not exceed segments.lapsing_days")
+        return self
+
+    def rules(self) -> SegmentRules:
+        """The thresholds models.segments applies."""
+        return SegmentRules(
+            new_days=self.new_days,
+            active_days=self.active_days,
+            lapsing_days=self.lapsing_days,
+            vip_share=self.vip_share,
+            vip_min_orders=self.vip_min_orders,
+        )
 
 
 BaselineKind = Literal["popular", "popular_all_time", "popular_category", "buy_again"]
@@ -214,6 +272,7 @@ class Settings(BaseSettings):
     bpr: BPRSettings = BPRSettings()
     item_knn: ItemKNNSettings = ItemKNNSettings()
     offers: OfferSettings = OfferSettings()
+    segments: SegmentSettings = SegmentSettings()
     gate: GateSettings = GateSettings()
 
     @property

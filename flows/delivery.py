@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 from prefect import get_run_logger, task
 
-from flows import channels, db, sqlfiles, stages
+from flows import db, exports, sqlfiles, stages, tonight
 from flows.config import Settings
 from flows.gating import GateOutcome
 from flows.publish import LATEST, Reconciled, activate, discard, linked_run, reconcile, stage
@@ -79,10 +79,10 @@ def publish_task(
             )
             stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version=version)
             if record_sends:
-                channels.record_sends(con, as_of=as_of, email=lists[C.CHANNEL_EMAIL], run_id=run_id)
+                tonight.record_sends(con, as_of=as_of, lists=lists, run_id=run_id)
             tables = {}
             if goes_with is not None:
-                channels.store_goes_with(con, as_of=as_of, lists=goes_with, run_id=run_id)
+                tonight.store_goes_with(con, as_of=as_of, lists=goes_with, run_id=run_id)
                 tables["goes_with"] = goes_with
             # the export is complete and verified before the commit; no link points at it yet
             stage(
@@ -106,6 +106,9 @@ def publish_task(
                     "columns": list(C.OFFER_COLUMNS),
                 },
                 tables=tables,
+                catalogue=exports.read_catalogue(con),
+                customers=exports.read_contacts(con),
+                slots=exports.slot_counts(settings),
             )
     except BaseException:
         for path in written:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import contract, db, sqlfiles
+from flows import contract, db, forget, sqlfiles
 from flows.errors import SourceError
 
 
@@ -31,6 +31,7 @@ class EntityLoad:
     unchanged: int
     quarantined: int
     reasons: dict[str, int] = field(default_factory=dict)
+    refused: int = 0  # rows of erased customers (flows/forget.py): dropped, not quarantined
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -77,7 +78,8 @@ def find_source_files(source_dir: Path, entity: contract.Entity) -> tuple[list[P
 def check_columns(
     con: duckdb.DuckDBPyConnection, entity: contract.Entity, files: list[Path], fmt: str
 ) -> None:
-    """Every file must have every contract column (extra columns are ignored)."""
+    """Every file must have every contract column, except those that may be absent (extra
+    columns are ignored)."""
     for path in files:
         try:
             rel = sqlfiles.run(con, f"extract/peek_{fmt}", {"file": str(path)})
@@ -86,10 +88,10 @@ def check_columns(
         assert rel is not None
         present = {c.lower() for c in rel.columns}
         for column in entity.columns:
-            if column.name not in present:
+            if column.name not in present and not column.may_be_absent:
                 raise SourceError(
                     f"missing column; {entity.name} files need columns "
-                    f"{', '.join(entity.column_names)}",
+                    f"{', '.join(c.name for c in entity.columns if not c.may_be_absent)}",
                     file=path,
                     column=column.name,
                 )
@@ -125,8 +127,10 @@ def load_entity(
     *,
     run_id: str,
     loaded_at: dt.datetime,
+    erasing: bool = False,
 ) -> EntityLoad:
-    """Load one entity inside the caller's transaction."""
+    """Load one entity inside the caller's transaction (``erasing``: ``forget.register`` ran,
+    erased customers' rows are refused before staging)."""
     files, fmt = find_source_files(source_dir, entity)
     check_columns(con, entity, files, fmt)
     ids = {"raw": f"raw_{entity.name}", "stg": f"stg_{entity.name}"}
@@ -140,6 +144,13 @@ def load_entity(
     except duckdb.Error as exc:
         names = ", ".join(str(p) for p in files)
         raise SourceError(f"cannot parse {fmt.upper()} ({exc})", file=names) from exc
+    for column in entity.columns:  # no file has it: it reads as empty
+        if column.may_be_absent:
+            sqlfiles.run(
+                con,
+                "extract/add_absent_column",
+                identifiers={"raw": ids["raw"], "column": column.name},
+            )
     params = {
         "loaded_at": loaded_at,
         "statuses": list(contract.ORDER_STATUSES),
@@ -147,6 +158,7 @@ def load_entity(
         "run_id": run_id,
         "entity": entity.name,
     }
+    refused = forget.refuse(con, entity.name, ids["raw"]) if erasing else 0
     sqlfiles.run(con, f"staging/stg_{entity.name}", params, identifiers=ids)
     _raise_type_error(con, entity, ids)
     sqlfiles.run(con, "extract/quarantine_rows", params, identifiers=ids)
@@ -157,7 +169,7 @@ def load_entity(
     load = EntityLoad(
         entity=entity.name,
         files=int(n_files),
-        rows_read=int(rows_read),
+        rows_read=int(rows_read) + refused,
         inserted=int(changed - updated),
         updated=int(updated),
         unchanged=int(rows_read - quarantined - changed),
@@ -165,6 +177,7 @@ def load_entity(
         reasons={
             str(r): int(n) for r, n in sqlfiles.rows(con, "extract/reason_counts", identifiers=ids)
         },
+        refused=refused,
     )
     sqlfiles.run(
         con,
@@ -179,14 +192,19 @@ def load_entity(
 def extract(
     database: Path, source_dir: Path, *, run_id: str, loaded_at: dt.datetime
 ) -> list[EntityLoad]:
-    """Load every entity in one transaction; on any error the database is left as it was."""
+    """Load every entity in one transaction; on any error the database is left as it was.
+
+    Customers on the erasure list beside the database are refused (``flows/forget.py``)."""
     con = db.connect(database)
     try:
         with db.transaction(con):
+            erasing = forget.register(con, database.with_name(forget.ERASURES))
             loads = []
             for entity in contract.ENTITIES:
                 loads.append(
-                    load_entity(con, source_dir, entity, run_id=run_id, loaded_at=loaded_at)
+                    load_entity(
+                        con, source_dir, entity, run_id=run_id, loaded_at=loaded_at, erasing=erasing
+                    )
                 )
             return loads
     except SourceError as exc:

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 
-from flows import channels, db, stages
+from flows import channels, db, stages, tonight
 from flows.config import Settings, load_settings
 from flows.delivery import publish_task, reconcile_links
 from flows.errors import BusyError, TrainingError
@@ -82,12 +82,12 @@ def offer_task(
     """The channel lists, and the "goes with" lists for product pages."""
     con = db.connect(settings.database)
     try:
-        recent = channels.recent_sends(con, as_of, settings)
-        goes_with = channels.goes_with_lists(con, as_of, history.inputs, settings)
+        extras = tonight.read_tonight(con, as_of, history.inputs, settings)
     finally:
         con.close()
-    lists = channels.offer_lists(fitted, history.inputs, settings, recently_sent=recent)
-    return lists, goes_with
+    lists = channels.offer_lists(fitted, history.inputs, settings, tonight=extras)
+    assert extras.goes_with is not None
+    return lists, extras.goes_with
 
 
 def _sources(lists: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:

@@ -32,11 +32,16 @@ def _export(exports: Path, day: dt.date, run_id: str) -> Path:
     """A complete export of one tiny list, linked as ``exports/<day>`` (as a run leaves it)."""
     folder = exports / RUNS / run_id
     folder.mkdir(parents=True)
-    row = {"customer_id": "c1", "rank": 1, "product_id": "p1", "score": 1.0, "source": "model"}
-    lists = {"shop": pl.DataFrame([row])}
+    row = {"customer_id": "c1", "rank": 1, "product_id": "p1", "score": 1.0, "source": "model",
+           "reason": "popular", "anchor_id": None, "reason_text": "Popular",
+           "segment": "new"}  # fmt: skip
+    lists = {"shop": pl.DataFrame([row], schema_overrides={"anchor_id": pl.String})}
+    catalogue = pl.DataFrame(
+        {"product_id": ["p1"], "title": ["One"], "category": ["a"], "price": [1.0]}
+    ).with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in ("url", "image_url"))
     manifest = {"run_id": run_id, "as_of": day.isoformat(), "model_version": f"als-{run_id}",
                 "gate": {"action": "promote", "reason": "test"},
-                "files": write_files(folder, lists)}  # fmt: skip
+                "files": write_files(folder, lists, catalogue=catalogue)}  # fmt: skip
     (folder / MANIFEST).write_text(json.dumps(manifest))
     link = exports / day.isoformat()
     link.symlink_to(f"{RUNS}/{run_id}")
@@ -96,7 +101,9 @@ def test_published_dates_come_from_the_offers_table(tmp_path):
     con = db.connect(settings.database)
     for day in (DAYS[0] - dt.timedelta(days=1), DAYS[1]):
         con.execute(
-            "insert into offers values (?, 'shop', 'c1', 1, 'p1', 1.0, 'model', 'r', 'v')", [day]
+            "insert into offers (as_of, channel, customer_id, rank, product_id, score, source,"
+            " run_id, model_version) values (?, 'shop', 'c1', 1, 'p1', 1.0, 'model', 'r', 'v')",
+            [day],
         )
     con.close()
     assert backfill.published_in_database(settings.database, DAYS[0], END) == {DAYS[1]}

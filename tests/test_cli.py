@@ -11,6 +11,7 @@ from helpers import END
 from typer.testing import CliRunner
 
 from flows.cli import app
+from flows.exports import wide_columns
 from flows.publish import verify
 
 runner = CliRunner()
@@ -61,16 +62,11 @@ def test_demo_generates_runs_and_checks_its_manifest(tmp_path, monkeypatch):
         app, ["demo", "--home", "demo", "--customers", "400", "--products", "60", "--days", "30"]
     )
     assert result.exit_code == 0, result.output
-    assert "manifest checked: 6 files, checksums match" in result.output  # + goes_with
+    assert "manifest checked: 8 files, checksums match" in result.output  # + winback, goes_with
     latest = Path("demo/exports/latest")
     assert os.readlink(latest).startswith("runs/")
-    assert pl.read_csv(latest / "shop.csv").columns == [
-        "customer_id",
-        "rank",
-        "product_id",
-        "score",
-        "source",
-    ]
+    # the CSV is the wide file email tools import: one row per customer, 20 slots
+    assert pl.read_csv(latest / "shop.csv").columns == wide_columns(20, ("country",))
 
 
 def test_invalid_configuration_exits_2_naming_the_setting(tmp_path):

@@ -62,7 +62,7 @@ def test_a_bad_model_is_not_promoted_and_the_run_publishes_with_the_kept_one(sma
     manifest = verify(home / "exports" / "latest")
     assert (manifest["model_version"], manifest["gate"]["action"]) == (good, "keep_current")
     shop = pl.read_parquet(home / "exports" / "latest" / "shop.parquet")
-    assert set(shop["source"]) <= {"als", "popular_fill", "popular_cold_start"}
+    assert set(shop["source"]) <= {"als", "popular_fill", "popular_cold_start", "new"}
     assert shop.height == 800 * 20
     summary = json.loads(
         rows(database, "select summary from runs order by started_at desc limit 1")[0][0]

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import polars.selectors as cs
 import pytest
 from helpers import END, rows, snapshot
 
@@ -16,6 +17,7 @@ from flows.config import load_settings
 from flows.errors import BusyError, SourceError, TrainingError
 from flows.nightly import home_lock, nightly
 from flows.publish import verify
+from models import columns as C
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -47,18 +49,28 @@ def test_run_publishes_a_verified_export_that_matches_the_offers_table(published
     assert manifest["as_of"] == END.isoformat()
     assert manifest["model_version"] == summary["model_version"]
     assert manifest["config_hash"] == settings.config_hash()
-    assert manifest["columns"] == ["customer_id", "rank", "product_id", "score", "source"]
+    assert manifest["columns"] == list(C.OFFER_COLUMNS)
 
     db = home / "offers.duckdb"
     for channel in ("shop", "email"):
         parquet = pl.read_parquet(export / f"{channel}.parquet")
-        csv = pl.read_csv(export / f"{channel}.csv", schema=parquet.schema)
-        assert csv.equals(parquet)
+        wide = pl.read_csv(export / f"{channel}.csv", infer_schema=False)  # one row a customer
+        slots = (
+            wide.unpivot(index="customer_id", on=cs.starts_with("product_id_"), value_name="pid")
+            .drop_nulls("pid")
+            .select(
+                "customer_id",
+                pl.col("variable").str.strip_prefix("product_id_").cast(pl.Int32).alias("rank"),
+                pl.col("pid").alias("product_id"),
+            )
+        )
+        long = parquet.select("customer_id", "rank", "product_id")
+        assert slots.sort("customer_id", "rank").equals(long.sort("customer_id", "rank"))
         files = {f["file"]: f for f in manifest["files"]}
         assert files[f"{channel}.parquet"]["rows"] == parquet.height == summary["offers"][channel]
         stored = rows(
             db,
-            "select customer_id, rank, product_id, score, source from offers "
+            f"select {', '.join(C.OFFER_COLUMNS)} from offers "
             f"where channel = '{channel}' and as_of = '{END}' order by customer_id, rank",
         )
         assert parquet.sort("customer_id", "rank").rows() == stored
@@ -75,12 +87,19 @@ def test_every_served_customer_gets_lists_by_the_rules(published):
         db,
         f"select count(*) from customers where email_consent and signup_date < '{END}'",
     )[0][0]
-    assert per_channel["email"] == consenting
+    # one e-mail a customer: lapsing customers get the winback list instead of the email
+    assert per_channel["email"] + per_channel.get("winback", 0) == consenting
+    lapsing = rows(db, "select distinct segment from offers where channel = 'winback'")
+    assert lapsing in ([], [("lapsing",)])
     # lengths: 20 in the shop, 5 by email; nothing else in the source column
-    assert rows(db, "select channel, max(rank) from offers group by 1 order by 1") == [
-        ("email", 5),
-        ("shop", 20),
-    ]
+    assert (
+        rows(db, "select channel, max(rank) from offers group by 1 order by 1")
+        == [
+            ("email", 5),
+            ("shop", 20),
+            ("winback", 5),
+        ][: len(per_channel)]
+    )
     assert {r[0] for r in rows(db, "select distinct source from offers")} <= {
         "als",
         "popular",
@@ -88,12 +107,51 @@ def test_every_served_customer_gets_lists_by_the_rules(published):
         "buy_again",
         "popular_fill",
         "popular_cold_start",
+        "new",
     }
     assert rows(
         db,
         "select count(*) from offers o join products p using (product_id) "
         "where p.stock <= 0 or not p.active",
     ) == [(0,)]
+
+
+def test_every_offer_explains_itself_with_an_anchor_from_the_customers_history(published):
+    db = published["home"] / "offers.duckdb"
+    offers = pl.DataFrame(
+        rows(db, "select customer_id, product_id, reason, anchor_id, reason_text from offers"),
+        schema=["customer_id", "product_id", "reason", "anchor_id", "reason_text"],
+        orient="row",
+    )
+    assert offers["reason"].null_count() == 0 and offers["reason_text"].null_count() == 0
+    codes = set(offers["reason"])
+    # the hybrid is in charge here: its ALS picks are anchored, its due purchases restocked
+    assert {"restock", "popular"} <= codes and codes & {"bought", "viewed", "goes_with"}
+    bought = set(
+        rows(
+            db,
+            "select distinct o.customer_id, l.product_id from orders o join order_lines l "
+            f"using (order_id) where o.ordered_at < '{END}'",
+        )
+    )
+    seen = set(
+        rows(db, f"select distinct customer_id, product_id from events where occurred_at < '{END}'")
+    )
+    titles = dict(rows(db, "select product_id, title from products"))
+    for customer, product, reason, anchor, text in offers.rows():
+        if reason == "restock":
+            assert (customer, product) in bought and anchor is None
+        elif reason in ("bought", "goes_with"):
+            assert (customer, anchor) in bought and anchor != product
+            assert titles[anchor] in text
+        elif reason == "viewed":  # browsed (or an order that was cancelled or returned)
+            assert (customer, anchor) in seen | bought and anchor != product
+            assert titles[anchor] in text
+        else:
+            assert anchor is None
+    pairs = set(rows(db, "select product_id, goes_with_id from goes_with"))
+    together = offers.filter(pl.col("reason") == "goes_with")
+    assert all((a, p) in pairs for a, p in together.select("anchor_id", "product_id").rows())
 
 
 def test_model_is_saved_with_its_metadata(published):

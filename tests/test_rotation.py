@@ -26,9 +26,11 @@ def test_ten_nights_never_repeat_an_email_within_the_window(small_shop: Path, tm
         summary = nightly(as_of=day, home=str(home), source=str(small_shop), record_sends=True)
         assert summary["sends_recorded"] is True
         export = home / "exports" / day.isoformat()
-        emails.append(pl.read_parquet(export / "email.parquet").with_columns(day=pl.lit(day)))
+        for mail in ("email", "winback"):  # both e-mails: one rotation, one e-mail a night
+            emails.append(pl.read_parquet(export / f"{mail}.parquet").with_columns(day=pl.lit(day)))
         shops.append(pl.read_parquet(export / "shop.parquet").with_columns(day=pl.lit(day)))
     email, shop = pl.concat(emails), pl.concat(shops)
+    assert set(email["segment"].filter(email["reason"] == "win_back")) <= {"lapsing"}
     # every (customer, product) pair is e-mailed at most once in these 10 nights (< 14 days)
     assert email.select("customer_id", "product_id").is_duplicated().sum() == 0
     # ... while every consenting customer still gets a full email every night

@@ -85,9 +85,13 @@ RecordSendsOption = Annotated[
 def print_summary(summary: dict[str, Any]) -> None:
     """A short human summary of a run: counts per stage and where the files are."""
     table = Table(title=f"run {summary['run_id']} as of {summary['as_of']}", show_lines=False)
+    loads = summary.get("extract", [])
+    refused = any(load.get("refused") for load in loads)  # erased customers (offers forget)
     for col in ("entity", "read", "inserted", "updated", "unchanged", "quarantined"):
         table.add_column(col, justify="right" if col != "entity" else "left")
-    for load in summary.get("extract", []):
+    if refused:
+        table.add_column("refused (erased)", justify="right")
+    for load in loads:
         table.add_row(
             load["entity"],
             f"{load['rows_read']:,}",
@@ -95,6 +99,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{load['updated']:,}",
             f"{load['unchanged']:,}",
             f"{load['quarantined']:,}",
+            *([f"{load.get('refused', 0):,}"] if refused else []),
         )
     out.print(table)
     counts = summary.get("counts", {})

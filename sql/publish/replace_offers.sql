@@ -12,5 +12,9 @@ select
     score,
     source,
     $run_id as run_id,
-    $model_version as model_version
+    $model_version as model_version,
+    reason,
+    anchor_id,
+    reason_text,
+    segment
 from new_offers;

@@ -135,6 +135,17 @@ alter table model_versions add column if not exists promoted_at timestamp;
 alter table model_versions add column if not exists scores json;
 alter table model_versions add column if not exists pinned boolean default false;
 
+-- Product links for email-ready exports (added in place on databases created before them;
+-- NULL where the source has none).
+alter table products add column if not exists url varchar;
+alter table products add column if not exists image_url varchar;
+
+-- Why each offer is there, and the customer's segment (added in place on older databases).
+alter table offers add column if not exists reason varchar;
+alter table offers add column if not exists anchor_id varchar;
+alter table offers add column if not exists reason_text varchar;
+alter table offers add column if not exists segment varchar;
+
 -- What was sent, per channel (today: email), for "no repeats across nights". Written by nightly
 -- runs for today's date (and by backfills only when asked): a backfill's lists were never sent.
 create table if not exists sent_offers (
