@@ -24,10 +24,10 @@ import polars as pl
 
 from models import columns as C
 from models import discovery
+from models import segments as seg
 from models.variety import cap_categories
 
-LAPSING = "lapsing"
-NO_SEGMENT = "prospect"  # a customer the activity mart does not know (no order, no visit)
+NO_SEGMENT = seg.PROSPECT  # a customer the activity mart does not know (no order, no visit)
 
 
 @dataclass(frozen=True)
@@ -76,23 +76,15 @@ def select(pool: pl.DataFrame, audience: Audience, rules: ChannelRules) -> dict[
 
 
 def recipients(audience: Audience, rules: ChannelRules) -> tuple[pl.Series, pl.Series]:
-    """(regular email, winback) customer ids: consenting, rested long enough, and lapsing
-    customers taken out of the regular email when the winback list is on."""
-    people = audience.customers.filter(pl.col(C.EMAIL_CONSENT)).select(C.CUSTOMER)
+    """(regular email, winback) customer ids: e-mail eligible (``models.segments``), and the
+    lapsing ones taken out of the regular email when the winback list is on."""
     segments = _segments(audience)
-    people = people.join(segments, on=C.CUSTOMER, how="left")
-    if rules.email_min_days_since_visit > 0:
-        rested = pl.col("days_since_visit").is_null() | (
-            pl.col("days_since_visit") >= rules.email_min_days_since_visit
-        )
-        people = people.filter(rested)
-    lapsing = pl.col(C.SEGMENT) == LAPSING
+    eligible = seg.email_eligible(audience.customers, segments, rules.email_min_days_since_visit)
     if rules.winback_k == 0:
-        return people.get_column(C.CUSTOMER), people.head(0).get_column(C.CUSTOMER)
-    return (
-        people.filter(~lapsing.fill_null(False)).get_column(C.CUSTOMER),
-        people.filter(lapsing.fill_null(False)).get_column(C.CUSTOMER),
-    )
+        return eligible, eligible.clear()
+    lapsing = seg.winback_customers(segments, audience.customers)
+    winback = eligible.filter(eligible.is_in(lapsing.implode()))
+    return eligible.filter(~eligible.is_in(lapsing.implode())), winback
 
 
 def _email(
@@ -138,9 +130,9 @@ def _discover(
 def _segments(audience: Audience) -> pl.DataFrame:
     if audience.segments is None:
         return pl.DataFrame(
-            schema={C.CUSTOMER: pl.String, C.SEGMENT: pl.String, "days_since_visit": pl.Int32}
+            schema={C.CUSTOMER: pl.String, C.SEGMENT: pl.String, seg.DAYS_SINCE_VISIT: pl.Int32}
         )
-    return audience.segments.select(C.CUSTOMER, C.SEGMENT, "days_since_visit")
+    return audience.segments.select(C.CUSTOMER, C.SEGMENT, seg.DAYS_SINCE_VISIT)
 
 
 def _with_segment(frame: pl.DataFrame, audience: Audience) -> pl.DataFrame:

@@ -26,22 +26,38 @@ def cap_categories(
     columns = pool.columns
     if cap is None:
         return pool.filter(pl.col(C.RANK) <= k)
-    ranked = (
-        pool.join(categories.select(C.PRODUCT, C.CATEGORY), on=C.PRODUCT, how="left")
-        .with_columns(pl.col(C.CATEGORY).fill_null(""))
-        .sort(C.CUSTOMER, C.RANK)
-        .with_columns(nth=pl.int_range(1, pl.len() + 1).over(C.CUSTOMER, C.CATEGORY))
-        # within the cap first, then the overflow, each in the pool's order
-        .with_columns(over=pl.col("nth") > cap)
-        .sort(C.CUSTOMER, "over", C.RANK)
-        .with_columns(new_rank=pl.int_range(1, pl.len() + 1).over(C.CUSTOMER).cast(pl.Int32))
-        .filter(pl.col("new_rank") <= k)
-    )
-    # the kept products go back into the pool's order (a capped list reads top-down)
+    within = pl.col("_nth") <= cap
     return (
-        ranked.sort(C.CUSTOMER, C.RANK)
-        .with_columns(pl.int_range(1, pl.len() + 1).over(C.CUSTOMER).cast(pl.Int32).alias(C.RANK))
+        pool.lazy()
+        .sort(C.CUSTOMER, C.RANK)
+        .join(
+            categories.lazy().select(C.PRODUCT, C.CATEGORY),
+            on=C.PRODUCT,
+            how="left",
+            maintain_order="left",
+        )
+        # integer keys: the pool is sorted by customer, so a run id numbers customers
+        .with_columns(
+            _c=pl.col(C.CUSTOMER).rle_id(),
+            _k=pl.col(C.CATEGORY).fill_null("").cast(pl.Categorical).to_physical(),
+        )
+        .with_columns(_nth=pl.int_range(1, pl.len() + 1).over("_c", "_k"))
+        # within the cap first, then the overflow, each in the pool's order: a product is kept
+        # if it is among the first k within the cap, or among the first (k - those) over it
+        .with_columns(
+            _in=within.cast(pl.Int32).cum_sum().over("_c"),
+            _out=(~within).cast(pl.Int32).cum_sum().over("_c"),
+            _n_in=within.cast(pl.Int32).sum().over("_c"),
+        )
+        .filter(
+            pl.when(within)
+            .then(pl.col("_in") <= k)
+            .otherwise(pl.col("_out") <= k - pl.col("_n_in"))
+        )
+        # the kept products stay in the pool's order (a capped list reads top-down)
+        .with_columns(pl.int_range(1, pl.len() + 1).over("_c").cast(pl.Int32).alias(C.RANK))
         .select(columns)
+        .collect()
     )
 
 
