@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import contract, db, forget, sqlfiles
+from flows import contract, csvfiles, db, forget, sqlfiles
 from flows.errors import SourceError
 
 
@@ -81,12 +81,15 @@ def check_columns(
     """Every file must have every contract column, except those that may be absent (extra
     columns are ignored)."""
     for path in files:
-        try:
-            rel = sqlfiles.run(con, f"extract/peek_{fmt}", {"file": str(path)})
-        except duckdb.Error as exc:
-            raise SourceError(f"cannot read {fmt.upper()}: {exc}", file=path) from exc
-        assert rel is not None
-        present = {c.lower() for c in rel.columns}
+        if fmt == "csv":
+            present = set(csvfiles.read_header(path))
+        else:
+            try:
+                rel = sqlfiles.run(con, f"extract/peek_{fmt}", {"file": str(path)})
+            except duckdb.Error as exc:
+                raise SourceError(f"cannot read {fmt.upper()}: {exc}", file=path) from exc
+            assert rel is not None
+            present = {c.lower() for c in rel.columns}
         for column in entity.columns:
             if column.name not in present and not column.may_be_absent:
                 raise SourceError(
@@ -134,16 +137,16 @@ def load_entity(
     files, fmt = find_source_files(source_dir, entity)
     check_columns(con, entity, files, fmt)
     ids = {"raw": f"raw_{entity.name}", "stg": f"stg_{entity.name}"}
-    try:
-        sqlfiles.run(
-            con,
-            f"extract/raw_{fmt}",
-            {"files": [str(p) for p in files]},
-            identifiers={"raw": ids["raw"]},
-        )
-    except duckdb.Error as exc:
-        names = ", ".join(str(p) for p in files)
-        raise SourceError(f"cannot parse {fmt.upper()} ({exc})", file=names) from exc
+    if fmt == "csv":
+        csvfiles.load_raw(con, files, ids["raw"])
+    else:
+        try:
+            sqlfiles.run(
+                con, "extract/raw_parquet", {"files": [str(p) for p in files]}, identifiers=ids
+            )
+        except duckdb.Error as exc:
+            names = ", ".join(str(p) for p in files)
+            raise SourceError(f"cannot read Parquet ({exc})", file=names) from exc
     for column in entity.columns:  # no file has it: it reads as empty
         if column.may_be_absent:
             sqlfiles.run(

@@ -40,7 +40,7 @@ final as (
             when quantity is null then 'missing_value:quantity'
             when unit_price is null then 'missing_value:unit_price'
             when quantity <= 0 then 'invalid_value:quantity'
-            when unit_price < 0 then 'invalid_value:unit_price'
+            when not isfinite(unit_price) or unit_price < 0 then 'invalid_value:unit_price'
             when order_id not in (select order_id from orders) then 'unknown_reference:order_id'
             when product_id not in (select product_id from products)
                 then 'unknown_reference:product_id'

@@ -48,7 +48,7 @@ final as (
             when price is null then 'missing_value:price'
             when stock is null then 'missing_value:stock'
             when active is null then 'missing_value:active'
-            when price < 0 then 'invalid_value:price'
+            when not isfinite(price) or price < 0 then 'invalid_value:price'
             when stock < 0 then 'invalid_value:stock'
             when repurchase_interval_days <= 0 then 'invalid_value:repurchase_interval_days'
             when not regexp_matches(url, '^https?://.', 'i') then 'invalid_value:url'
