@@ -26,6 +26,9 @@ def test_ten_nights_never_repeat_an_email_within_the_window(small_shop: Path, tm
         summary = nightly(as_of=day, home=str(home), source=str(small_shop), record_sends=True)
         assert summary["sends_recorded"] is True
         export = home / "exports" / day.isoformat()
+        for channel in ("shop", "email", "winback"):  # the contract: sorted by customer, rank
+            frame = pl.read_parquet(export / f"{channel}.parquet")
+            assert frame.equals(frame.sort("customer_id", "rank")), (day, channel)
         for mail in ("email", "winback"):  # both e-mails: one rotation, one e-mail a night
             emails.append(pl.read_parquet(export / f"{mail}.parquet").with_columns(day=pl.lit(day)))
         shops.append(pl.read_parquet(export / "shop.parquet").with_columns(day=pl.lit(day)))
