@@ -10,6 +10,7 @@ rows breaking a rule go to ``quarantine`` with the reason -> clean rows are upse
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -116,11 +117,32 @@ def _raise_type_error(
     expected = next(c.sql_type for c in entity.columns if c.name == column)
     more = f" ({error_rows - 1} more rows like it)" if error_rows > 1 else ""
     raise SourceError(
-        f"value {value!r} is not a valid {expected}{more}; fix the export and re-run",
+        f"{shown_value(value)} is not a valid {expected}{more}; fix the export and re-run",
         file=file,
         row=int(row),
         column=column,
     )
+
+
+_HARMLESS = re.compile(r"[0-9 .,:+\-/TZtz]{0,40}")
+
+
+def shown_value(value: object) -> str:
+    """A bad value as a message may show it: numbers, dates and times as they are; any other
+    text (it could be an e-mail address or a name) only as its length."""
+    if value is None:
+        return "an empty value"
+    text = str(value)
+    if _HARMLESS.fullmatch(text):
+        return f"value {text!r}"
+    return f"a text of {len(text)} characters"
+
+
+def _keep_contract_columns(
+    con: duckdb.DuckDBPyConnection, entity: contract.Entity, raw: str
+) -> None:
+    keep = [c.name for c in entity.columns] + ["_file", "_row"]
+    sqlfiles.run(con, "extract/keep_contract_columns", {"keep": keep}, identifiers={"raw": raw})
 
 
 def load_entity(
@@ -147,6 +169,7 @@ def load_entity(
         except duckdb.Error as exc:
             names = ", ".join(str(p) for p in files)
             raise SourceError(f"cannot read Parquet ({exc})", file=names) from exc
+    _keep_contract_columns(con, entity, ids["raw"])
     for column in entity.columns:  # no file has it: it reads as empty
         if column.may_be_absent:
             sqlfiles.run(

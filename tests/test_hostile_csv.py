@@ -97,3 +97,33 @@ def test_nan_and_infinite_prices_are_quarantined(tmp_path, fmt, bad):
     assert loads["order_lines"].reasons == {"invalid_value:unit_price": 1}
     assert rows(db, "select count(*) from products where not isfinite(price)") == [(0,)]
     assert rows(db, "select count(*) from order_lines where not isfinite(unit_price)") == [(0,)]
+
+
+def test_personal_values_are_never_echoed_or_kept(tmp_path):
+    frames = tiny_frames()
+    # an extra column the contract does not know, and a bad row to quarantine
+    frames["customers"] = frames["customers"].with_columns(
+        pl.lit("jane@example.com").alias("email"),
+        pl.when(pl.col("customer_id") == "c2")
+        .then(None)
+        .otherwise(pl.col("email_consent"))
+        .alias("email_consent"),
+    )
+    db = tmp_path / "db.duckdb"
+    loads = _load(db, write_source(tmp_path / "src", frames))
+    assert loads["customers"].quarantined == 1
+    (record,) = rows(db, "select record from quarantine where entity = 'customers'")[0]
+    assert "jane@example.com" not in record and '"email"' not in record
+    # a value of the wrong type is described, not shown, when it could identify a person
+    frames = tiny_frames()
+    frames["customers"] = frames["customers"].with_columns(
+        pl.col("signup_date").cast(pl.String).str.replace("2025-01-01", "jane@example.com")
+    )
+    with pytest.raises(SourceError) as info:
+        _load(tmp_path / "db2.duckdb", write_source(tmp_path / "src2", frames))
+    assert "jane" not in str(info.value) and "a text of 16 characters" in str(info.value)
+    frames["customers"] = tiny_frames()["customers"].with_columns(
+        pl.col("signup_date").cast(pl.String).str.replace("2025-01-01", "2025-13-45")
+    )
+    with pytest.raises(SourceError, match="value '2025-13-45' is not a valid"):
+        _load(tmp_path / "db3.duckdb", write_source(tmp_path / "src3", frames))
