@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench lint format lock clean
+.PHONY: install demo test bench fuzz lint format lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/offers bench --work bench-work
 
+# Hostile source files at volume (CI runs 60 of them); outcomes by class in fuzz-report.json.
+fuzz: $(STAMP)
+	OFFERS_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} OFFERS_FUZZ_REPORT=fuzz-report.json \
+		$(BIN)/python -m pytest -q tests/test_fuzz_sources.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,4 +49,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) demo-home bench-work .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) demo-home bench-work fuzz-report.json .pytest_cache .ruff_cache .hypothesis

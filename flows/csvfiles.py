@@ -19,6 +19,7 @@ from flows import sqlfiles
 from flows.errors import SourceError
 
 DIALECT_HINT = "the contract's CSV dialect: UTF-8, ',' delimiter, '\"' quote, a header row"
+INTERNAL = ("_file", "_row")  # columns the loader adds to every row
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 _COLUMNS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
 
@@ -55,7 +56,9 @@ def load_raw(con: duckdb.DuckDBPyConnection, files: list[Path], raw: str) -> Non
     the same header read together, different headers united by name."""
     groups: dict[tuple[str, ...], list[Path]] = {}
     for path in files:
-        groups.setdefault(tuple(read_header(path)), []).append(path)
+        # an extra column named like the job's own (_file, _row) is renamed; it is dropped
+        names = [f"_source{n}" if n in INTERNAL else n for n in read_header(path)]
+        groups.setdefault(tuple(names), []).append(path)
     first = True
     for names, paths in groups.items():
         params = {"files": [str(p) for p in paths], "columns": dict.fromkeys(names, "VARCHAR")}
@@ -89,6 +92,8 @@ def parse_error(exc: duckdb.Error, paths: list[Path]) -> SourceError:
         )
     elif "unicode" in text.lower() or "utf-8" in text.lower():
         what = "not UTF-8; re-export the file as UTF-8"
+    elif "Maximum line size" in text:
+        what = "a line longer than 2,000,000 bytes; no value of the contract is that long"
     else:
         what = text.strip().splitlines()[0]
     return SourceError(f"{where}{what} ({DIALECT_HINT})", file=file)

@@ -135,7 +135,7 @@ def shown_value(value: object) -> str:
     text = str(value)
     if _HARMLESS.fullmatch(text):
         return f"value {text!r}"
-    return f"a text of {len(text)} characters"
+    return f"a text of {len(text)} character{'s' if len(text) != 1 else ''}"
 
 
 def _keep_contract_columns(
