@@ -10,12 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from prefect import get_run_logger, task
-
 from flows import db, judge, stages
 from flows.config import Settings
 from flows.errors import OffersError
-from flows.tasks import TASK
+from flows.tasks import run_logger, stage_task
 from models import gate
 from models.candidates import BASELINE_KINDS, ModelSpec
 from models.recommender import Fitted, StoredModel, fit_prepared, reuse
@@ -32,7 +30,7 @@ class GateOutcome:
     warm_started: tuple[str, ...] = ()  # trained from the current model's factors
 
 
-@task(name="gate", **TASK)
+@stage_task("gate")
 def gate_task(settings: Settings, as_of: dt.date, spec: ModelSpec) -> GateOutcome:
     """Judge every candidate and the current model on the windows before ``as_of``."""
     con = db.connect(settings.database)
@@ -46,7 +44,7 @@ def gate_task(settings: Settings, as_of: dt.date, spec: ModelSpec) -> GateOutcom
         data = judge.gate_data(con, settings, as_of)
     finally:
         con.close()
-    log = get_run_logger()
+    log = run_logger()
     entry, incumbent, note = _current_entry(current, data.cut)
     if note:
         log.info("gate: %s", note)
@@ -93,7 +91,7 @@ def _current_entry(
     )
 
 
-@task(name="choose", **TASK)
+@stage_task("choose")
 def choose_task(
     settings: Settings, as_of: dt.date, fitted: Fitted, decision: gate.GateDecision
 ) -> tuple[Fitted, str | None, gate.GateDecision]:
@@ -123,7 +121,7 @@ def choose_task(
                 raise
             kind = decision.strongest_baseline(settings.gate.baselines[0])
             decision = decision.fall_back(kind, f"{exc}; publishing {kind} instead")
-            get_run_logger().warning("gate: %s", decision.reason)
+            run_logger().warning("gate: %s", decision.reason)
         else:
             return reuse(fitted, stored), current.version, decision
     spec = ModelSpec(decision.kind or settings.gate.baselines[0])
