@@ -1,0 +1,158 @@
+"""The serving copy: ``serving.duckdb`` in every export run folder, the file the shop reads.
+
+The shop never opens the job's working database (``offers.duckdb``): a read-only connection from
+another process locks it against the nightly run, which then exits 6. Instead each export holds
+a small DuckDB database written from the frames already in memory (never read back from the
+working database) and published with the rest of the export, atomically, by the link swap:
+
+- one table per channel (``shop``, ``email``, ``winback`` when present): the long list, every
+  column of ``models.columns.OFFER_COLUMNS``, sorted by customer_id, rank, indexed on
+  customer_id;
+- ``goes_with`` (when the export has it): sorted by product_id, rank, indexed on product_id;
+- ``meta``: one row, run_id, as_of, model_version, created_at.
+
+The file is checkpointed and closed before the manifest is written (no ``.wal`` beside it), made
+read-only on disk, and listed in ``manifest.json`` with its sha256 like every other file
+(``flows.publish.verify`` checks it). The shop opens ``exports/latest/serving.duckdb`` with
+``read_only=True`` and reopens it to pick up a new night (docs/operations.md, "Serving copy").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from flows import db, sqlfiles
+from models import columns as C
+
+FILE = "serving.duckdb"
+FORMAT = "duckdb"
+LAYOUT = "tables"
+META = "meta"
+GOES_WITH = "goes_with"
+# Per table, its key (sorted by key then rank, and indexed); tables not named here are channel
+# lists keyed on customer_id. ``meta`` has no key.
+KEYS: dict[str, str | None] = {GOES_WITH: C.PRODUCT, META: None}
+_FRAME = "serving_frame"  # the name a frame is registered under while its table is created
+
+
+def key_of(table: str) -> str | None:
+    """The column ``table`` is sorted by (then rank) and indexed on; None: neither."""
+    return KEYS.get(table, C.CUSTOMER)
+
+
+def meta_frame(run_id: str, as_of: dt.date, manifest: dict[str, Any]) -> pl.DataFrame:
+    """The ``meta`` row of an export: its run, as-of date, the model version that made the lists
+    and when the run started (the manifest's ``created_at``; missing: now, UTC)."""
+    created = manifest.get("created_at")
+    created_at = (
+        dt.datetime.fromisoformat(str(created))
+        if created
+        else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    )
+    if created_at.tzinfo is not None:
+        created_at = created_at.astimezone(dt.UTC).replace(tzinfo=None)
+    return pl.DataFrame(
+        {
+            "run_id": [run_id],
+            "as_of": [as_of],
+            "model_version": [manifest.get("model_version")],
+            "created_at": [created_at],
+        },
+        schema={
+            "run_id": pl.String,
+            "as_of": pl.Date,
+            "model_version": pl.String,
+            "created_at": pl.Datetime("us"),
+        },
+    )
+
+
+def export_tables(
+    lists: dict[str, pl.DataFrame], tables: dict[str, pl.DataFrame], meta: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """What the serving copy of an export holds: each channel's long list (OFFER_COLUMNS), the
+    export's ``goes_with`` when it has one, and ``meta``."""
+    found = {channel: frame.select(*C.OFFER_COLUMNS) for channel, frame in lists.items()}
+    if GOES_WITH in tables:
+        found[GOES_WITH] = tables[GOES_WITH]
+    found[META] = meta
+    return found
+
+
+def _plain(frame: pl.DataFrame) -> pl.DataFrame:
+    """Categorical and enum columns as text: the shop reads plain VARCHAR columns."""
+    text = [n for n, t in frame.schema.items() if isinstance(t, (pl.Categorical, pl.Enum))]
+    return frame.with_columns(pl.col(text).cast(pl.String)) if text else frame
+
+
+def _in_order(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """``frame`` sorted by ``key``, rank; the frame itself (no copy) when it already is, as the
+    lists are."""
+    k, r = pl.col(key), pl.col(C.RANK)
+    after = (k > k.shift()) | ((k == k.shift()) & (r > r.shift()))
+    return frame if frame.select(after.fill_null(True).all()).item() else frame.sort(key, C.RANK)
+
+
+def write(path: Path, tables: dict[str, pl.DataFrame]) -> dict[str, dict[str, Any]]:
+    """Create the database ``path`` (it must not exist) with one table per frame, keyed tables
+    sorted by key then rank and indexed on the key (``key_of``); checkpoint it, close it, fsync
+    it and make it read-only on disk. Returns per table its columns and rows (the manifest's
+    ``tables``)."""
+    if path.exists():
+        raise FileExistsError(f"{path} already exists")
+    described: dict[str, dict[str, Any]] = {}
+    con = duckdb.connect(str(path), config=dict(db._CONFIG))
+    try:
+        for table, frame in sorted(tables.items()):
+            key = key_of(table)
+            if key is not None and not {key, C.RANK} <= set(frame.columns):
+                key = None
+            frame = _plain(frame if key is None else _in_order(frame, key))
+            con.register(_FRAME, frame.to_arrow())
+            try:
+                names = {"table": table, "frame": _FRAME}
+                sqlfiles.run(con, "serving/create_table", identifiers=names)
+            finally:
+                con.unregister(_FRAME)
+            if key is not None:
+                sqlfiles.run(con, "serving/create_index", identifiers={"table": table, "key": key})
+            described[table] = {"columns": frame.columns, "rows": frame.height}
+        sqlfiles.run(con, "serving/checkpoint")
+    except BaseException:
+        con.close()
+        path.unlink(missing_ok=True)
+        path.with_name(f"{path.name}.wal").unlink(missing_ok=True)
+        raise
+    con.close()
+    wal = path.with_name(f"{path.name}.wal")
+    if wal.exists():
+        raise RuntimeError(f"{wal} is left after the checkpoint: the copy is not self-contained")
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # readers open it read-only
+    return described
+
+
+def read(path: Path) -> dict[str, pl.DataFrame]:
+    """Every table of the serving copy ``path`` (opened read-only), in stored order."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = [row[0] for row in sqlfiles.rows(con, "serving/tables")]
+        return {
+            name: _relation(sqlfiles.run(con, "serving/read_table", identifiers={"table": name}))
+            for name in names
+        }
+    finally:
+        con.close()
+
+
+def _relation(rel: duckdb.DuckDBPyRelation | None) -> pl.DataFrame:
+    assert rel is not None
+    return rel.pl()

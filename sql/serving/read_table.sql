@@ -1,0 +1,3 @@
+-- Every row of one table of a serving copy, in stored order.
+select *
+from {{ table }};
