@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows import db, stages
+from flows import db, registry, stages
+from flows.errors import UsageError
 from models import columns as C
 from models.candidates import ModelSpec
 from models.recommender import Inputs, fit, prepare, recommend, reuse
@@ -116,5 +117,86 @@ def test_the_model_in_charge_depends_on_the_as_of_date(tmp_path: Path):
         con.execute("update model_versions set pinned = true where version = 'late'")
         assert in_charge(dt.date(2025, 5, 31)) == "early"  # a pin from the future does not apply
         assert in_charge(dt.date(2025, 6, 2)) == "late"
+    finally:
+        con.close()
+
+
+def registry_with(tmp_path: Path, versions: list[tuple[str, str]]) -> Path:
+    """A database holding ``versions`` (name, status), oldest first, all as of NOW."""
+    fitted = fit(inputs(CUSTOMERS, PRODUCTS), ModelSpec("popular"), seed=0)
+    database = tmp_path / "offers.duckdb"
+    con = db.connect(database)
+    try:
+        for i, (version, status) in enumerate(versions):
+            stages.save_model(
+                con, tmp_path / "models", version=version, as_of=NOW.date(),
+                created_at=NOW + dt.timedelta(minutes=i), fitted=fitted, metadata={},
+                status=status, scores={"reason": f"why {version}"},
+            )  # fmt: skip
+    finally:
+        con.close()
+    return database
+
+
+def test_a_version_is_named_by_any_unique_prefix(tmp_path: Path):
+    database = registry_with(
+        tmp_path,
+        [("als-20250601-a1", "promoted"), ("als-20250601-a12", "rejected"),
+         ("als-20250602-b2", "promoted"), ("popular-20250602-b2", "rejected")],
+    )  # fmt: skip
+    con = db.connect(database)
+    try:
+        assert registry.resolve(con, "popular") == "popular-20250602-b2"
+        assert registry.resolve(con, "als-20250602") == "als-20250602-b2"
+        assert registry.resolve(con, "als-20250601-a1") == "als-20250601-a1"  # exact wins
+        with pytest.raises(UsageError) as ambiguous:
+            registry.resolve(con, "als-")
+        assert ambiguous.value.exit_code == 2
+        assert str(ambiguous.value) == (
+            "'als-' matches 3 model versions: als-20250602-b2, als-20250601-a12, "
+            "als-20250601-a1; give more of the name"
+        )
+        with pytest.raises(UsageError, match=r"no model version 'nope'; see `offers models`"):
+            registry.resolve(con, "nope")
+    finally:
+        con.close()
+    done = registry.promote(database, "als-20250601-a1", now=NOW)
+    assert (done.version, done.replaced, done.forced) == (
+        "als-20250601-a1",
+        "als-20250602-b2",
+        False,
+    )
+
+
+def test_a_version_the_gate_rejected_is_promoted_only_with_force(tmp_path: Path):
+    database = registry_with(tmp_path, [("als-1", "promoted"), ("als-2", "rejected")])
+    with pytest.raises(UsageError) as refused:
+        registry.promote(database, "als-2", now=NOW)
+    assert refused.value.exit_code == 2
+    assert str(refused.value) == (
+        "refusing to promote als-2: the gate rejected it (why als-2); "
+        "pass --force to put it in charge anyway"
+    )
+    con = db.connect(database)
+    try:
+        assert stages.current_model(con).version == "als-1"  # nothing changed
+    finally:
+        con.close()
+    later = NOW + dt.timedelta(hours=1)
+    done = registry.promote(database, "als-2", now=later, force=True)
+    assert (done.version, done.replaced, done.was, done.forced) == (
+        "als-2",
+        "als-1",
+        "rejected",
+        True,
+    )
+    con = db.connect(database)
+    try:
+        current = stages.current_model(con)
+        assert (current.version, current.pinned) == ("als-2", True)
+        assert current.scores["forced"] == {"at": str(later), "was": "rejected"}
+        assert current.scores["reason"] == "why als-2"  # the gate's verdict is kept
+        listed = registry.list_models(con).filter(pl.col("version") == "als-2")
+        assert listed.get_column("forced_at").to_list() == [str(later)]
     finally:
         con.close()
