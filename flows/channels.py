@@ -10,6 +10,7 @@ import polars as pl
 
 from flows.config import Settings
 from flows.errors import DataQualityError
+from flows.progress import stage_progress
 from flows.tonight import Tonight
 from models import channels as policy
 from models import columns as C
@@ -69,10 +70,13 @@ def offer_lists(
     ``pool_size`` candidates per customer for a million customers would not fit in memory."""
     served = fitted.served if fitted.served is not None else np.arange(len(fitted.users))
     parts: dict[str, list[pl.DataFrame]] = {}
-    for lo in range(0, max(len(served), 1), chunk):
-        pool = recommend(fitted, pool_size(settings), users=served[lo : lo + chunk])
-        for channel, frame in _lists(pool, inputs, settings, tonight, fitted).items():
-            parts.setdefault(channel, []).append(frame)
+    starts = range(0, max(len(served), 1), chunk)
+    with stage_progress(f"offer lists, {len(served):,} customers", len(starts)) as advance:
+        for lo in starts:
+            pool = recommend(fitted, pool_size(settings), users=served[lo : lo + chunk])
+            for channel, frame in _lists(pool, inputs, settings, tonight, fitted).items():
+                parts.setdefault(channel, []).append(frame)
+            advance()
     lists = {channel: pl.concat(frames) for channel, frames in parts.items()}
     check_lists(lists, inputs, settings, tonight)
     return lists

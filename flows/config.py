@@ -248,6 +248,42 @@ class GateSettings(_Strict):
     )
 
 
+class PublishSettings(_Strict):
+    """Checks on tonight's lists against the previous published night before they are
+    published (models/publish_checks.py); a failed check stops the run unless forced."""
+
+    max_customer_drop: float = Field(
+        0.5, ge=0, le=1, description="refuse when customers with a shop list fell by more"
+    )
+    max_drift: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="refuse when more of the shop offers to customers listed both nights are "
+        "new (lists rotate every night; only a near-total change is refused)",
+    )
+
+
+class RetentionSettings(_Strict):
+    """What old state is deleted after a run publishes (models/retention.py, flows/retention.py);
+    0 keeps all of that kind."""
+
+    keep_exports: int = Field(
+        7, ge=0, description="export run folders kept, newest as-of dates first (latest always)"
+    )
+    keep_models: int = Field(
+        5, ge=0, description="stored model versions kept, newest first (in charge, pinned always)"
+    )
+    runs_days: int = Field(365, ge=0, description="runs rows kept this many days after they ran")
+    quarantine_days: int = Field(90, ge=0, description="quarantine rows kept this many days")
+    offers_days: int = Field(
+        180,
+        ge=0,
+        description="offers, goes_with and sent_offers rows kept this many days before the newest "
+        "published date (a backfill re-runs an older one); at least offers.email_repeat_days",
+    )
+
+
 class Settings(BaseSettings):
     """Everything a run needs. ``home`` holds all state: config, database, models, exports."""
 
@@ -259,6 +295,16 @@ class Settings(BaseSettings):
     source_dir: Path | None = Field(
         None, description="folder with the shop's source files; default <home>/source"
     )
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        """Folders are made absolute where the settings are built: the registry stores model
+        paths, and a later run may start from another working directory."""
+        self.home = self.home.expanduser().resolve()
+        if self.source_dir is not None:
+            self.source_dir = self.source_dir.expanduser().resolve()
+        return self
+
     seed: int = 42
     duckdb_memory_limit: str | None = Field(
         None, description="e.g. '4GB'; DuckDB spills to disk beyond it (default: 80% of RAM)"
@@ -274,6 +320,8 @@ class Settings(BaseSettings):
     offers: OfferSettings = OfferSettings()
     segments: SegmentSettings = SegmentSettings()
     gate: GateSettings = GateSettings()
+    retention: RetentionSettings = RetentionSettings()
+    publish: PublishSettings = PublishSettings()
 
     @property
     def source(self) -> Path:
@@ -295,7 +343,14 @@ class Settings(BaseSettings):
         """Hash of every setting that changes the offers (not where files live)."""
         payload = self.model_dump(
             mode="json",
-            exclude={"home", "source_dir", "duckdb_memory_limit", "duckdb_threads"},
+            exclude={
+                "home",
+                "source_dir",
+                "duckdb_memory_limit",
+                "duckdb_threads",
+                "publish",
+                "retention",
+            },
         )
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -305,7 +360,8 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     """Settings for ``home`` (or ``OFFERS_HOME``), reading ``<home>/offers.toml`` if present."""
     if home is None:
         home = Path(os.environ.get("OFFERS_HOME", Settings.model_fields["home"].default))
-    home = Path(home)
+    # absolute: the registry stores model paths, and a later run may start elsewhere
+    home = Path(home).expanduser().resolve()
     toml_path = home / CONFIG_FILE
 
     class _HomeSettings(Settings):

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from prefect import get_run_logger, task
 
 from flows import db, exports, sqlfiles, stages, tonight
 from flows.config import Settings
 from flows.gating import GateOutcome
 from flows.publish import LATEST, Reconciled, activate, discard, linked_run, reconcile, stage
-from flows.tasks import TASK
+from flows.tasks import run_logger, stage_task
 from models import columns as C
 from models.recommender import Fitted
 
@@ -26,7 +25,7 @@ def _version(fitted: Fitted, as_of: dt.date, run_id: str) -> str:
     return f"{fitted.spec.kind}-{as_of:%Y%m%d}-{run_id}"
 
 
-@task(name="publish", **TASK)
+@stage_task("publish")
 def publish_task(
     settings: Settings,
     *,
@@ -41,9 +40,11 @@ def publish_task(
     lists: dict[str, pl.DataFrame],
     record_sends: bool = False,
     goes_with: pl.DataFrame | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """Register tonight's models, store the offers (and, for tonight's run, the email as
-    sent) and publish the export, all or nothing."""
+    sent) and publish the export, all or nothing. ``extra_files``: more files of the export,
+    by name (the run report, ``flows.run_report``)."""
     data_window = {
         k: v.isoformat() if isinstance(v, dt.date) else v for k, v in history.window.items()
     }
@@ -109,6 +110,7 @@ def publish_task(
                 catalogue=exports.read_catalogue(con),
                 customers=exports.read_contacts(con),
                 slots=exports.slot_counts(settings),
+                extra_files=extra_files,
             )
     except BaseException:
         for path in written:
@@ -129,11 +131,14 @@ def publish_task(
 
 def _activate(settings: Settings, *, run_id: str, as_of: dt.date, now: dt.datetime) -> Path:
     """Swap the links to the committed export; if that fails, reconcile them once with the
-    database (which now publishes this run) and fail only if the links still show another."""
+    database (which now publishes this run) and fail only if the links still show another.
+    After a successful swap, retention (``flows/retention.py``) deletes what expired."""
+    from flows import retention  # deletes what expired once this export is live
+
     try:
-        return activate(settings.exports_dir, run_id, as_of)
+        export = activate(settings.exports_dir, run_id, as_of)
     except Exception as exc:
-        get_run_logger().warning(
+        run_logger().warning(
             "publish: moving the links to %s failed (%s: %s); reconciling with the database",
             run_id,
             type(exc).__name__,
@@ -146,6 +151,8 @@ def _activate(settings: Settings, *, run_id: str, as_of: dt.date, now: dt.dateti
         if any(linked_run(settings.exports_dir / name) != run_id for name in wanted):
             raise
         return settings.exports_dir / as_of.isoformat()
+    retention.after_publish(settings, run_id=run_id, now=now)  # never fails the run
+    return export
 
 
 def reconcile_links(
@@ -158,7 +165,7 @@ def reconcile_links(
     finally:
         con.close()
     result = reconcile(settings.exports_dir, published, older_than=older_than)
-    log = get_run_logger()
+    log = run_logger()
     for line in [*result.changed, *(f"removed {name}" for name in result.removed)]:
         log.warning("reconcile: %s", line)
     for name, why in result.problems.items():

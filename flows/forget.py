@@ -28,7 +28,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from flows import db, publish, sqlfiles
+from flows import db, publish, serving, sqlfiles
 from flows.config import Settings
 from flows.errors import OffersError
 from flows.publish import MANIFEST, RUNS, TMP, linked_run
@@ -310,10 +310,16 @@ def _filter_export(
     removed, entries = 0, []
     try:
         for entry in manifest["files"]:
-            n, kept = _filter_file(folder / entry["file"], staging / entry["file"], ids, found)
+            src, dst = folder / entry["file"], staging / entry["file"]
+            if entry.get("format") == serving.FORMAT:
+                n, entry, kept = *_filter_serving(src, dst, entry, ids, found), None
+            else:
+                n, kept = _filter_file(src, dst, ids, found)
             removed += n
             path = _fsync(staging / entry["file"])
-            new = {**entry, "rows": entry["rows"] - n, "bytes": path.stat().st_size}
+            new = {**entry, "bytes": path.stat().st_size}
+            if "rows" in entry:  # a table (not the run report)
+                new["rows"] = entry["rows"] - n
             new["sha256"] = publish.sha256_file(path)
             if "customers" in entry and kept is not None:
                 new["customers"] = kept.get_column(CUSTOMER).n_unique()
@@ -333,6 +339,9 @@ def _filter_file(
     """Copy ``src`` to ``dst`` without the customers' rows; (rows removed, rows kept). CSV is
     read as text and written back in the same dialect (refused unless that is byte-faithful);
     a file without a customer_id column, or without the customers, is copied as it is."""
+    if src.suffix not in (".csv", ".parquet"):  # the run report: counts, no customer rows
+        shutil.copyfile(src, dst)
+        return 0, None
     csv = src.suffix == ".csv"
     data = src.read_bytes() if csv else b""
     frame = pl.read_csv(data, infer_schema=False) if csv else pl.read_parquet(src)
@@ -352,6 +361,28 @@ def _filter_file(
     else:
         kept.write_parquet(dst, statistics=True)
     return int(drop.sum()), kept
+
+
+def _filter_serving(
+    src: Path, dst: Path, entry: dict[str, Any], ids: pl.Series, found: set[str]
+) -> tuple[int, dict[str, Any]]:
+    """The serving copy (``serving.duckdb``, ``flows.serving``) without the customers: every
+    table holding customer_id filtered and the database written anew (a DELETE in place could
+    leave their rows in the file's free blocks); (rows removed, its manifest entry with the
+    tables' new row counts). Copied as it is when it does not hold them."""
+    tables = serving.read(src)
+    removed = 0
+    for name, frame in tables.items():
+        if CUSTOMER not in frame.columns:
+            continue
+        drop = frame.get_column(CUSTOMER).is_in(ids.implode()).fill_null(False)
+        found.update(frame.filter(drop).get_column(CUSTOMER).unique().to_list())
+        removed += int(drop.sum())
+        tables[name] = frame.filter(~drop)
+    if removed == 0:
+        shutil.copyfile(src, dst)
+        return 0, entry
+    return removed, {**entry, "tables": serving.write(dst, tables)}
 
 
 def _finish_stage(runs: Path, new: str, manifest: dict[str, Any]) -> None:

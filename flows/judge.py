@@ -22,6 +22,7 @@ import polars as pl
 
 from flows import channels, sqlfiles, stages
 from flows.config import Settings
+from flows.progress import stage_progress
 from models import columns as C
 from models import gate
 from models.candidates import ModelSpec
@@ -166,28 +167,24 @@ def judge(
         plan.insert(0, (current[0], gate.CURRENT, current[1]))
     kept: Fitted | None = None
     warm: list[str] = []
-    for label, role, what in plan:
-        t0 = time.perf_counter()
-        if isinstance(what, StoredModel):
-            fitted = kept = reuse(data.prepared, what)
-        else:
-            start = kept if role == gate.NEW and g.warm_iterations else None
-            if start is not None and start.spec is not None and can_warm_start(start.spec, what):
-                warm.append(label)
-            explore = trained.get(new.kind) if what.kind == "hybrid" else None
-            fitted = fit_prepared(
-                data.prepared,
-                what,
-                seed=settings.seed,
-                warm_from=start,
-                warm_iterations=g.warm_iterations,
-                inner=explore.model if explore is not None else None,  # shared, not retrained
-            )
-            trained[label] = fitted
-        scores[label] = pair_scores(data, fitted, settings)
-        roles[label] = role
-        kinds[label] = fitted.spec.kind if fitted.spec is not None else label
-        seconds[label] = round(time.perf_counter() - t0, 3)
+    with stage_progress(f"gate: {len(plan)} candidates", len(plan)) as advance:
+        for label, role, what in plan:
+            t0 = time.perf_counter()
+            if isinstance(what, StoredModel):
+                fitted = kept = reuse(data.prepared, what)
+            else:
+                start = kept if role == gate.NEW and g.warm_iterations else None
+                if start is not None and start.spec and can_warm_start(start.spec, what):
+                    warm.append(label)
+                explore = trained.get(new.kind) if what.kind == "hybrid" else None
+                fitted = _fit_candidate(data, settings, what, start, explore)
+                trained[label] = fitted
+            scores[label] = pair_scores(data, fitted, settings)
+            roles[label] = role
+            kinds[label] = fitted.spec.kind if fitted.spec is not None else label
+            seconds[label] = round(time.perf_counter() - t0, 3)
+            done = "re-scored" if role == gate.CURRENT else "trained and scored"
+            advance(note=f"gate: {label} ({role}) {done} in {seconds[label]:.1f} s")
     evidence = gate.Evidence(
         metric=f"{g.metric}@{g.k}",
         windows=data.labels,
@@ -198,6 +195,27 @@ def judge(
         kinds=kinds,
     )
     return Judged(evidence=evidence, trained=trained, seconds=seconds, warm_started=tuple(warm))
+
+
+def _fit_candidate(
+    data: GateData, settings: Settings, spec: ModelSpec, start: Fitted | None, explore: Any
+) -> Fitted:
+    """One candidate trained at the cut (warm-started from ``start`` when it can be; a hybrid
+    explores with ``explore``, tonight's already trained model), under an iterations bar."""
+    g = settings.gate
+    iterations = spec.full_params.get("iterations")
+    if start is not None and start.spec is not None and can_warm_start(start.spec, spec):
+        iterations = g.warm_iterations
+    with stage_progress(f"gate: training {spec.kind}", iterations) as step:
+        return fit_prepared(
+            data.prepared,
+            spec,
+            seed=settings.seed,
+            warm_from=start,
+            warm_iterations=g.warm_iterations,
+            inner=explore.model if explore is not None else None,  # shared, not retrained
+            progress=step,
+        )
 
 
 def verdict(

@@ -19,26 +19,26 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from prefect import flow, get_run_logger, task
+from prefect import flow
 
-from flows import channels, db, stages, tonight
+from flows import channels, db, run_report, stages, tonight
 from flows.config import Settings, load_settings
 from flows.delivery import publish_task, reconcile_links
-from flows.errors import BusyError, TrainingError
+from flows.errors import BusyError, TrainingError, disk_full, redact
 from flows.extract import EntityLoad, extract
 from flows.gating import choose_task, gate_task
-from flows.tasks import TASK
+from flows.tasks import run_logger, stage_task
 from models import columns as C
-from models.recommender import Fitted, fit
+from models.recommender import Fitted
 from models.train import TrainingError as ModelTrainingError
 
 LOCK_FILE = ".run.lock"
 
 
-@task(name="extract", **TASK)
+@stage_task("extract")
 def extract_task(settings: Settings, run_id: str, loaded_at: dt.datetime) -> list[EntityLoad]:
     loads = extract(settings.database, settings.source, run_id=run_id, loaded_at=loaded_at)
-    log = get_run_logger()
+    log = run_logger()
     for load in loads:
         log.info(
             "%s: read %d, inserted %d, updated %d, unchanged %d, quarantined %d %s",
@@ -53,19 +53,20 @@ def extract_task(settings: Settings, run_id: str, loaded_at: dt.datetime) -> lis
     return loads
 
 
-@task(name="learn", **TASK)
+@stage_task("learn")
 def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitted]:
     con = db.connect(settings.database)
     try:
         history = stages.read_history(con, as_of, settings)
+        stages.require_history(con, history, as_of, settings)  # says when the data ends
     finally:
         con.close()
     spec = stages.model_spec(settings)
     try:
-        fitted = fit(history.inputs, spec, seed=settings.seed)
+        fitted = stages.train_model(history.inputs, spec, seed=settings.seed)  # progress bar
     except ModelTrainingError as exc:
         raise TrainingError(f"as of {as_of}: {exc}") from exc
-    get_run_logger().info(
+    run_logger().info(
         "trained %s on %d customers x %d products, %d interactions",
         spec.label,
         len(fitted.users),
@@ -75,7 +76,7 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
     return history, fitted
 
 
-@task(name="offer", **TASK)
+@stage_task("offer")
 def offer_task(
     settings: Settings, as_of: dt.date, history: stages.History, fitted: Fitted
 ) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
@@ -103,29 +104,40 @@ def nightly(
     home: str | None = None,
     source: str | None = None,
     record_sends: bool | None = None,
+    force_publish: bool = False,
 ) -> dict[str, Any]:
     """Run the whole job for one as-of date (default: today, UTC); return the run summary.
 
     ``record_sends``: remember tonight's email as sent (no repeats within
     ``offers.email_repeat_days``); default: only for today or later, not for a backfill.
+    ``force_publish``: publish even if a publish check fails (``models/publish_checks.py``).
     """
     settings = load_settings(Path(home) if home else None, source_dir=source)
     db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     day = as_of or now.date()
     record = day >= now.date() if record_sends is None else record_sends
-    return run_nightly(settings, as_of=day, now=now, record_sends=record)
+    return run_nightly(
+        settings, as_of=day, now=now, record_sends=record, force_publish=force_publish
+    )
 
 
 def run_nightly(
-    settings: Settings, *, as_of: dt.date, now: dt.datetime, record_sends: bool = True
+    settings: Settings,
+    *,
+    as_of: dt.date,
+    now: dt.datetime,
+    record_sends: bool = True,
+    force_publish: bool = False,
 ) -> dict[str, Any]:
     """The flow body (call inside a flow run): every stage, timed, and the run recorded.
 
     Only one run at a time may use a home folder (a backfill must not race the nightly run).
     """
     with home_lock(settings.home):
-        return _run_stages(settings, as_of=as_of, now=now, record_sends=record_sends)
+        return _run_stages(
+            settings, as_of=as_of, now=now, record_sends=record_sends, force_publish=force_publish
+        )
 
 
 @contextmanager
@@ -153,7 +165,12 @@ def home_lock(home: Path) -> Iterator[None]:
 
 
 def _run_stages(
-    settings: Settings, *, as_of: dt.date, now: dt.datetime, record_sends: bool
+    settings: Settings,
+    *,
+    as_of: dt.date,
+    now: dt.datetime,
+    record_sends: bool,
+    force_publish: bool = False,
 ) -> dict[str, Any]:
     run_id = stages.new_run_id(now)
     started = time.perf_counter()
@@ -194,6 +211,11 @@ def _run_stages(
         summary["customers_with_lists"] = {
             ch: frame.get_column(C.CUSTOMER).n_unique() for ch, frame in lists.items()
         }
+        # publish checks against the previous night; a failure stops here, nothing published
+        report = run_report.before_publish(
+            settings, summary, as_of=as_of, inputs=history.inputs, fitted=fitted, lists=lists,
+            force=force_publish,
+        )  # fmt: skip
         t0 = time.perf_counter()
         summary.update(
             publish_task(
@@ -209,14 +231,19 @@ def _run_stages(
                 lists=lists,
                 record_sends=record_sends,
                 goes_with=goes_with,
+                extra_files=report.files(),
             )
         )
+        run_report.artifact(report)
         summary["sends_recorded"] = record_sends
         timings["publish"] = round(time.perf_counter() - t0, 2)
         status = "succeeded"
         return summary
     except Exception as exc:
-        summary["error"] = f"{type(exc).__name__}: {exc}"
+        full = disk_full(exc, settings.home)
+        summary["error"] = redact(f"{type(full or exc).__name__}: {full or exc}")
+        if full is not None:
+            raise full from exc
         raise
     finally:
         summary["status"] = status
@@ -233,16 +260,22 @@ def _record(
     status: str,
 ) -> None:
     elapsed = summary["elapsed_s"]
-    con = db.connect(settings.database)
     try:
-        stages.record_run(
-            con,
-            run_id=summary["run_id"],
-            as_of=as_of,
-            started_at=started_at,
-            finished_at=started_at + dt.timedelta(seconds=elapsed),
-            status=status,
-            summary=summary,
-        )
-    finally:
-        con.close()
+        con = db.connect(settings.database)
+        try:
+            stages.record_run(
+                con,
+                run_id=summary["run_id"],
+                as_of=as_of,
+                started_at=started_at,
+                finished_at=started_at + dt.timedelta(seconds=elapsed),
+                status=status,
+                summary=summary,
+            )
+        finally:
+            con.close()
+    except Exception as exc:
+        if status == "succeeded":
+            raise
+        # a failed run (e.g. the disk is full) must surface its own error, not this one
+        run_logger().warning("could not record run %s: %s", summary["run_id"], exc)

@@ -4,7 +4,8 @@ Layout under ``<home>/exports``::
 
     runs/<run_id>/shop.csv, shop.parquet, email.csv, email.parquet, manifest.json
                   (<channel>.csv: wide, one row per customer, for email tools;
-                   <channel>.parquet: long, one row per offer; see flows/exports.py)
+                   <channel>.parquet: long, one row per offer; see flows/exports.py;
+                   serving.duckdb: the same lists as DuckDB tables for the shop, flows/serving.py)
     <as_of>   -> runs/<run_id>    (symlink: the list marketing pulls for that date)
     latest    -> runs/<run_id>    (symlink: the newest as-of date published)
 
@@ -35,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from flows import exports
+from flows import exports, serving
 from models import columns as C
 
 MANIFEST = "manifest.json"
@@ -93,6 +94,48 @@ def write_tables(folder: Path, tables: dict[str, pl.DataFrame]) -> list[dict[str
         for name, frame in sorted(tables.items())
         for fmt in ("csv", "parquet")
     ]
+
+
+def write_extra(folder: Path, extra: dict[str, bytes]) -> list[dict[str, Any]]:
+    """Write other files of the export byte for byte (e.g. the run report), fsynced; their
+    manifest entries (file, format, layout ``file``, bytes, sha256)."""
+    entries = []
+    for name, data in sorted(extra.items()):
+        path = folder / name
+        if not _is_run_id(name) or name == MANIFEST or path.exists():
+            raise ValueError(f"cannot add {name!r} to the export")
+        with path.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        fmt = path.suffix.lstrip(".")
+        digest = hashlib.sha256(data).hexdigest()
+        entries.append(
+            {"file": name, "format": fmt, "layout": "file", "bytes": len(data), "sha256": digest}
+        )
+    return entries
+
+
+def write_serving(
+    folder: Path,
+    lists: dict[str, pl.DataFrame],
+    tables: dict[str, pl.DataFrame],
+    meta: pl.DataFrame,
+) -> dict[str, Any]:
+    """Write ``serving.duckdb``, the shop's copy of the lists (``flows.serving``), checkpointed
+    and closed; its manifest entry (file, format, layout ``tables``, tables, rows, bytes,
+    sha256)."""
+    path = folder / serving.FILE
+    described = serving.write(path, serving.export_tables(lists, tables, meta))
+    return {
+        "file": path.name,
+        "format": serving.FORMAT,
+        "layout": serving.LAYOUT,
+        "tables": described,
+        "rows": sum(t["rows"] for t in described.values()),
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
 
 
 def write_files(
@@ -178,11 +221,13 @@ def stage(
     catalogue: pl.DataFrame,
     customers: pl.DataFrame | None = None,
     slots: dict[str, int] | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> Path:
     """Write the complete export of ``run_id`` to ``runs/<run_id>``, verified; return the folder.
 
     ``tables``: other files of the export besides the channel lists (``goes_with``).
     ``catalogue``, ``customers``, ``slots``: what the wide channel files show (``write_files``).
+    ``extra_files``: other files by name, written as given and checksummed (the run report).
 
     The files are written to ``runs/.tmp-<run_id>`` and fsynced, the folder is renamed, and its
     checksums are re-read against the manifest (which records ``run_id`` and ``as_of``). No link
@@ -200,6 +245,9 @@ def stage(
         files = write_files(
             staging, lists, catalogue=catalogue, customers=customers, slots=slots
         ) + write_tables(staging, tables or {})
+        files += write_extra(staging, extra_files or {})
+        meta = serving.meta_frame(run_id, as_of, manifest)
+        files.append(write_serving(staging, lists, tables or {}, meta))
         body = {
             "format_version": FORMAT_VERSION,
             **manifest,

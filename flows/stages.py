@@ -18,13 +18,14 @@ import scipy.sparse as sp
 
 from flows import sqlfiles
 from flows.config import Settings
-from flows.errors import OffersError
+from flows.errors import OffersError, TrainingError
+from flows.progress import stage_progress
 from models import columns as C
 from models import repurchase
 from models.candidates import MODEL_CLASSES, MODEL_KINDS, ItemItemScorer, ModelSpec
 from models.hybrid import HybridScorer
 from models.idmap import IdMap
-from models.recommender import Fitted, Inputs, StoredModel
+from models.recommender import Fitted, Inputs, StoredModel, fit
 from models.train import library_versions
 
 MODEL_FILE = "model.npz"
@@ -89,6 +90,48 @@ def read_history(
     )
     window = frame("marts/data_window").row(0, named=True)
     return History(inputs=inputs, window=window)
+
+
+def require_history(
+    con: duckdb.DuckDBPyConnection, history: History, as_of: dt.date, settings: Settings
+) -> None:
+    """TrainingError (exit 5) when there is nothing to learn from before ``as_of``, saying
+    when the stored data starts and ends and which ``--as-of`` would see it."""
+    if history.inputs.interactions.height > 0:
+        return
+    lookback = settings.interactions.lookback_days
+    row = sqlfiles.one(con, "marts/data_span", {"as_of": as_of_timestamp(as_of)})
+    first, last_before, last = row if row is not None else (None, None, None)
+    what = f"as of {as_of}: no interactions before the as-of date"
+    if last is None:
+        raise TrainingError(
+            f"{what}: the database holds no orders or events; check the source folder "
+            f"({settings.source})"
+        )
+    if last_before is None:
+        raise TrainingError(
+            f"{what}: the data starts on {first:%Y-%m-%d}, after it; run with --as-of "
+            f"{last.date() + dt.timedelta(days=1)} (just after the data ends on {last:%Y-%m-%d})"
+        )
+    after = last_before.date() + dt.timedelta(days=1)
+    if last_before < as_of_timestamp(as_of) - dt.timedelta(days=lookback):
+        raise TrainingError(
+            f"{what}: the data ends on {last_before:%Y-%m-%d} (newest order or event in the "
+            f"database), more than interactions.lookback_days ({lookback}) days before "
+            f"{as_of}; run with --as-of {after} (just after the data), or raise "
+            "interactions.lookback_days"
+        )
+    raise TrainingError(
+        f"{what}: the {lookback} days before it hold orders or events (newest "
+        f"{last_before:%Y-%m-%d}) but none counts as an interaction (only cancelled or "
+        "returned orders, or products not in the catalogue?)"
+    )
+
+
+def train_model(inputs: Inputs, spec: ModelSpec, *, seed: int) -> Fitted:
+    """``models.recommender.fit`` with a bar over the training iterations (terminal only)."""
+    with stage_progress(f"training {spec.label}", spec.full_params.get("iterations")) as step:
+        return fit(inputs, spec, seed=seed, progress=step)
 
 
 def spec_for(settings: Settings, kind: str) -> ModelSpec:

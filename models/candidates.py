@@ -12,6 +12,7 @@ from popularity, marked as such).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from models.hybrid import HybridScorer, propensity
 from models.sparse_topk import sparse_recommend
-from models.train import ALSParams, TrainingError, check_factors, train_als
+from models.train import ALSParams, TrainingError, check_factors, per_iteration, train_als
 
 MODEL_KINDS = ("als", "bpr", "item_cosine", "item_bm25")
 BASELINE_KINDS = ("popular", "popular_all_time", "popular_category", "buy_again")
@@ -353,20 +354,21 @@ def train(
     repeat: sp.csr_matrix | None = None,
     bought: sp.csr_matrix | None = None,
     inner: Scorer | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> Scorer:
     """Fit the candidate ``spec`` on the weighted user-item matrix.
 
     ``warm`` (user factors, item factors, iterations): ALS starts from these factors and runs
-    that many iterations instead of ``iterations``.
+    that many iterations instead of ``iterations``. ``progress``: called per ALS/BPR iteration.
     """
     p = spec.full_params
     if user_items.nnz == 0:
         raise TrainingError("no interactions before the as-of date: nothing to train on")
     if spec.kind == "als":
         if warm is None:
-            return train_als(user_items, ALSParams(**p), seed=seed)
+            return train_als(user_items, ALSParams(**p), seed=seed, progress=progress)
         params = ALSParams(**{**p, "iterations": warm[2]})
-        return train_als(user_items, params, seed=seed, init=(warm[0], warm[1]))
+        return train_als(user_items, params, seed=seed, init=(warm[0], warm[1]), progress=progress)
     if spec.kind == "popular":
         assert popularity is not None
         return PopularityScorer(popularity)
@@ -374,7 +376,8 @@ def train(
         if repeat is None or bought is None:
             raise TrainingError("hybrid needs the purchase history (Inputs.buy_again, .bought)")
         if inner is None:
-            inner = train(ModelSpec(p["explore"]), user_items, seed=seed, popularity=popularity)
+            explore = ModelSpec(p["explore"])
+            inner = train(explore, user_items, seed=seed, popularity=popularity, progress=progress)
         return HybridScorer(
             inner,
             BuyAgainScorer(repeat),
@@ -405,7 +408,7 @@ def train(
                 random_state=seed,
                 num_threads=1,  # BPR's parallel SGD is not reproducible; one thread is
             )
-            model.fit(user_items, show_progress=False)
+            model.fit(user_items, show_progress=False, callback=per_iteration(progress))
             check_factors(model)
             return model
         if spec.kind == "item_cosine":

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -149,9 +150,12 @@ def prepare(inputs: Inputs) -> Fitted:
     )
 
 
-def fit(inputs: Inputs, spec: ModelSpec, *, seed: int) -> Fitted:
-    """Prepare the matrices and train the candidate ``spec`` on them."""
-    return fit_prepared(prepare(inputs), spec, seed=seed)
+def fit(
+    inputs: Inputs, spec: ModelSpec, *, seed: int, progress: Callable[[], None] | None = None
+) -> Fitted:
+    """Prepare the matrices and train the candidate ``spec`` on them (``progress``: called
+    once per training iteration of ALS and BPR)."""
+    return fit_prepared(prepare(inputs), spec, seed=seed, progress=progress)
 
 
 def fit_prepared(
@@ -162,12 +166,14 @@ def fit_prepared(
     warm_from: Fitted | None = None,
     warm_iterations: int = 0,
     inner: Scorer | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> Fitted:
     """Train ``spec`` on already prepared matrices (several candidates share one ``prepare``).
 
     ``warm_from``: an ALS model already translated onto these maps (``reuse``) whose factors
     start the fit, for ``warm_iterations`` iterations; rows it does not know start randomly.
     ``inner``: for a hybrid, its explore model already trained on these matrices.
+    ``progress``: called once per training iteration (ALS, BPR).
     """
     warm = None
     if warm_from is not None and warm_iterations > 0:
@@ -182,6 +188,7 @@ def fit_prepared(
         repeat=prepared.repeat_scores,
         bought=prepared.bought,
         inner=inner,
+        progress=progress,
     )
     return replace(prepared, model=model, spec=spec)
 

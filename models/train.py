@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,11 +39,13 @@ def train_als(
     seed: int,
     num_threads: int = 0,
     init: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> AlternatingLeastSquares:
     """Fit ALS; BLAS is pinned to one thread (implicit parallelises itself).
 
     ``init`` (user factors, item factors) warm-starts the fit instead of implicit's random
     start; rows must match ``user_items``' shape and ``params.factors`` columns.
+    ``progress`` is called once per iteration (the caller draws it, or not).
     """
     if not sp.issparse(user_items) or user_items.format != "csr":
         raise TrainingError("user_items must be a scipy CSR matrix")
@@ -68,10 +72,21 @@ def train_als(
                 raise TrainingError("warm-start factors do not match the matrix and factors")
             model.user_factors = np.ascontiguousarray(users, dtype=np.float32)
             model.item_factors = np.ascontiguousarray(items, dtype=np.float32)
-        # no progress bar: an unattended job reports its own timings
-        model.fit(user_items, show_progress=False)
+        # never implicit's own bar: the caller decides whether and where progress is drawn
+        model.fit(user_items, show_progress=False, callback=per_iteration(progress))
     check_factors(model)
     return model
+
+
+def per_iteration(progress: Callable[[], None] | None) -> Callable[..., None] | None:
+    """implicit's fit callback (iteration, elapsed, loss) calling ``progress()``."""
+    if progress is None:
+        return None
+
+    def callback(*_: Any) -> None:
+        progress()
+
+    return callback
 
 
 def check_factors(model: AlternatingLeastSquares) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import END
+from helpers import END, rows, tiny_frames, write_source
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -62,7 +63,8 @@ def test_demo_generates_runs_and_checks_its_manifest(tmp_path, monkeypatch):
         app, ["demo", "--home", "demo", "--customers", "400", "--products", "60", "--days", "30"]
     )
     assert result.exit_code == 0, result.output
-    assert "manifest checked: 8 files, checksums match" in result.output  # + winback, goes_with
+    # the channels' csv+parquet, goes_with, report.md/json (flows/run_report.py), serving.duckdb
+    assert "manifest checked: 11 files, checksums match" in result.output
     latest = Path("demo/exports/latest")
     assert os.readlink(latest).startswith("runs/")
     # the CSV is the wide file email tools import: one row per customer, 20 slots
@@ -108,3 +110,118 @@ def test_bench_compares_the_job_with_the_bare_libraries(tmp_path):
     assert "job extract+learn+offer" in result.output and "ratio" in result.output
     published = tmp_path / "bench" / "home" / "exports" / "latest" / "shop.parquet"
     assert pl.read_parquet(published).height > 0
+
+
+def _manifest_version(home: Path) -> str:
+    return verify(home / "exports" / "latest")["model_version"]
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_promote_and_rollback_re_publish_the_latest_date_with_the_version_in_charge(
+    small_shop, tmp_path
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    # the gate off: each night's model is promoted, so two nights leave two promoted versions
+    (home / "offers.toml").write_text(
+        "[als]\nfactors = 8\niterations = 3\n[gate]\nenabled = false\n"
+    )
+    run = ["run", "--home", str(home), "--source", str(small_shop), "--as-of", str(END)]
+    assert runner.invoke(app, run).exit_code == 0
+    first = _manifest_version(home)
+    second_run = runner.invoke(app, [*run, "--record-sends"])
+    assert second_run.exit_code == 0, second_run.output
+    for bar in ("training als", "offer lists, ", "\x1b[", "\r"):  # no progress bars off a tty
+        assert bar not in second_run.output
+    second = _manifest_version(home)
+    assert first != second
+    database = home / "offers.duckdb"
+    models = ["models", "--home", str(home)]
+
+    promoted = runner.invoke(app, [*models, "promote", first[:-3], "--source", str(small_shop)])
+    assert promoted.exit_code == 0, promoted.output
+    assert f"{first} is in charge (pinned); it replaced {second}" in promoted.output
+    assert f"re-published {END} with the lists of {first}" in promoted.output
+    assert "e-mail sends recorded, as by the run it replaces" in promoted.output
+    assert _manifest_version(home) == first
+    # the sends of that date were replaced by the re-publishing run's, not recorded twice
+    sent = rows(database, "select count(*), count(distinct run_id) from sent_offers")[0]
+    email = pl.read_parquet(home / "exports" / "latest" / "email.parquet")
+    assert sent[1] == 1 and sent[0] >= email.height > 0
+    assert (
+        rows(database, "select run_id from sent_offers limit 1")[0][0]
+        == (verify(home / "exports" / "latest")["run_id"])
+    )
+
+    back = runner.invoke(app, [*models, "rollback", "--source", str(small_shop)])
+    assert back.exit_code == 0, back.output
+    assert f"rolled back {first}; {second} is in charge (pinned)" in back.output
+    assert f"re-published {END} with the lists of {second}" in back.output
+    assert _manifest_version(home) == second
+
+    # each re-publishing run trained tonight's model too, rejected (a pinned version stays)
+    rejected = rows(
+        database,
+        "select version from model_versions where status = 'rejected' order by created_at",
+    )[0][0]
+    refused = runner.invoke(app, [*models, "promote", rejected])
+    assert refused.exit_code == 2
+    assert f"error: refusing to promote {rejected}: the gate rejected it (" in refused.output
+    assert "pass --force to put it in charge anyway" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    forced = runner.invoke(app, [*models, "promote", rejected, "--force", "--no-publish"])
+    assert forced.exit_code == 0, forced.output
+    assert f"warning: {rejected} was rejected by the gate; promoted anyway (--force)" in (
+        forced.output
+    )
+    assert (
+        f"the exports keep the lists of {second} for {END} until the next run "
+        f"(offers run --as-of {END} re-publishes now)"
+    ) in forced.output
+    assert _manifest_version(home) == second
+    listing = runner.invoke(app, models)
+    assert listing.exit_code == 0, listing.output
+    assert "promoted (pinned), forced, in charge" in listing.output
+    for version in (first, second, rejected):  # whole names, never cut
+        assert version in listing.output
+
+    ambiguous = runner.invoke(app, [*models, "promote", "als-"])
+    assert ambiguous.exit_code == 2
+    assert "'als-' matches " in ambiguous.output and first in ambiguous.output
+    assert "give more of the name" in ambiguous.output
+    unknown = runner.invoke(app, [*models, "promote", "nope"])
+    assert unknown.exit_code == 2
+    assert "no model version 'nope'; see `offers models`" in unknown.output
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_data_older_than_the_lookback_names_its_end_and_the_as_of_to_use(tmp_path):
+    source = write_source(tmp_path / "source", tiny_frames())  # March 2025
+    home = tmp_path / "home"
+    result = runner.invoke(
+        app, ["run", "--home", str(home), "--source", str(source), "--as-of", "2026-06-01"]
+    )
+    assert result.exit_code == 5, result.output
+    assert (
+        "error: as of 2026-06-01: no interactions before the as-of date: the data ends on "
+        "2025-03-10 (newest order or event in the database), more than "
+        "interactions.lookback_days (365) days before 2026-06-01; run with --as-of 2025-03-11 "
+        "(just after the data), or raise interactions.lookback_days"
+    ) in " ".join(result.output.split())
+
+
+def test_the_model_list_never_cuts_a_version(monkeypatch):
+    from rich.console import Console
+
+    from flows.cli import models as models_cmds
+
+    version = "popular_category-20261130-20261130T023000Z-a1b2c3"
+    row = (version, "popular_category", "2026-11-30", "promoted (pinned), forced, in charge",
+           "ndcg@10", "0.2030", "0.2030", "a long reason " * 8)  # fmt: skip
+    for width, table in ((200, True), (80, False)):  # narrow: plain rows, one per version
+        screen = Console(width=width, record=True, file=io.StringIO())
+        monkeypatch.setattr(models_cmds, "out", screen)
+        models_cmds._print_models("models", [row])
+        text = screen.export_text()
+        assert version in text and ("┃" in text) == table
+        assert any(line.startswith(version) for line in text.splitlines()) != table

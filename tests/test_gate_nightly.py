@@ -76,7 +76,11 @@ def test_a_bad_model_is_not_promoted_and_the_run_publishes_with_the_kept_one(sma
     assert good in listing.output and "rejected" in listing.output
     assert "promoted, in charge" in listing.output
     rejected = second["trained_version"]
-    promoted = runner.invoke(app, ["models", "--home", str(home), "promote", rejected])
+    refused = runner.invoke(app, ["models", "--home", str(home), "promote", rejected])
+    assert refused.exit_code == 2 and "the gate rejected it" in refused.output
+    promoted = runner.invoke(
+        app, ["models", "--home", str(home), "promote", rejected, "--force", "--no-publish"]
+    )
     assert promoted.exit_code == 0, promoted.output
     assert f"{rejected} is in charge (pinned); it replaced {good}" in promoted.output
     third = nightly(as_of=END, home=str(home), source=str(small_shop))
@@ -84,7 +88,7 @@ def test_a_bad_model_is_not_promoted_and_the_run_publishes_with_the_kept_one(sma
     assert "pinned by an engineer" in third["gate"]["reason"]
     assert third["model_version"] == rejected
 
-    back = runner.invoke(app, ["models", "--home", str(home), "rollback"])
+    back = runner.invoke(app, ["models", "--home", str(home), "rollback", "--no-publish"])
     assert back.exit_code == 0, back.output
     assert f"rolled back {rejected}; {good} is in charge (pinned)" in back.output
     assert runner.invoke(app, ["models", "--home", str(home), "unpin"]).exit_code == 0
@@ -101,7 +105,7 @@ def test_a_bad_model_is_not_promoted_and_the_run_publishes_with_the_kept_one(sma
     assert fourth["model_version"].startswith(f"{kind}-")
     assert verify(home / "exports" / "latest")["model_version"] == fourth["model_version"]
     unknown = runner.invoke(app, ["models", "--home", str(home), "promote", "nope"])
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert "no model version 'nope'" in unknown.output
 
 

@@ -67,6 +67,7 @@ def test_export_holds_both_formats_and_a_manifest_that_matches(tmp_path):
         "email.csv",
         "email.parquet",
         "manifest.json",
+        "serving.duckdb",
         "shop.csv",
         "shop.parquet",
     ]

@@ -22,6 +22,7 @@ from helpers import END, rows
 import flows.delivery
 from flows import db
 from flows import publish as P
+from flows.errors import DiskFullError
 from flows.nightly import nightly
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -96,8 +97,9 @@ def test_failure_while_writing_files(home, base, monkeypatch):
         return real(self, path, *args, **kwargs)
 
     monkeypatch.setattr(pl.DataFrame, "write_csv", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DiskFullError, match="no space left writing") as info:
         rerun(home, base)
+    assert info.value.exit_code == 9 and isinstance(info.value.__cause__, OSError)
     assert_nothing_changed(home, base)
 
 

@@ -2,12 +2,13 @@
 
 Exit codes: 0 success; 1 unexpected error; 2 bad usage or configuration; 3 bad source data
 (nothing stored); 4 offer lists failed a rule check (nothing published); 5 training failed;
-6 another run is using the home folder.
+6 another run is using the home folder; 7 the configured Prefect server is not usable;
+8 a publish check failed (nothing published); 9 the disk is full (nothing changed).
 
 This package holds the shared pieces (``app``, the consoles, ``HomeOption``, ``_fail``); the
-commands live in ``run.py`` (run, demo, generate, backfill), ``evaluate.py`` (evaluate,
-bench), ``models.py`` (the registry) and ``importing.py`` (public datasets), and are
-registered at the bottom of this file.
+commands live in ``run.py`` (run, demo, generate, backfill), ``status.py`` (status, report),
+``evaluate.py`` (evaluate, bench), ``models.py`` (the registry) and ``importing.py`` (public
+datasets), and are registered at the bottom of this file.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from flows.errors import OffersError
+from flows import progress
+from flows.errors import OffersError, redact
 
 # Prefect's anonymous usage telemetry fights the ephemeral server for its SQLite file and
 # prints tracebacks; a batch job has no use for it. Explicit user settings still win.
@@ -34,7 +37,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True, soft_wrap=True)  # errors stay one greppable line
+# errors stay one greppable line; the stages' progress bars draw on the same console, so a
+# bar under a spinner nests in it (flows/progress.py)
+console = progress.console
 # piped output (cron, CI logs) gets a wide fixed width instead of rich's 80 columns
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
@@ -49,7 +54,7 @@ HomeOption = Annotated[
 
 
 def _fail(exc: OffersError) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}")
     return typer.Exit(exc.exit_code)
 
 
@@ -83,7 +88,10 @@ def _generate(
 from flows.cli import evaluate as evaluate_cmds  # noqa: E402
 from flows.cli import forget as forget_cmds  # noqa: E402
 from flows.cli import models as models_cmds  # noqa: E402
+from flows.cli import prune as prune_cmds  # noqa: E402
 from flows.cli import run as run_cmds  # noqa: E402
+from flows.cli import soak as soak_cmds  # noqa: E402
+from flows.cli import status as status_cmds  # noqa: E402
 from flows.cli.importing import import_app  # noqa: E402
 
 app.command()(run_cmds.generate)
@@ -92,7 +100,11 @@ app.command()(run_cmds.demo)
 app.command()(run_cmds.backfill)
 app.command()(evaluate_cmds.evaluate)
 app.command()(evaluate_cmds.bench)
+app.command()(soak_cmds.soak)
 app.command()(forget_cmds.forget)
+app.command()(prune_cmds.prune)
+app.command()(status_cmds.status)
+app.command()(status_cmds.report)
 app.add_typer(models_cmds.models_app, name="models")
 app.add_typer(import_app, name="import")
 

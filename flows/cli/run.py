@@ -56,21 +56,48 @@ def generate(
 
 
 def _run(
-    home: Path | None, source: Path | None, as_of: dt.date, record_sends: bool | None = None
+    home: Path | None,
+    source: Path | None,
+    as_of: dt.date,
+    record_sends: bool | None = None,
+    force_publish: bool = False,
 ) -> dict[str, Any]:
     from flows.config import load_settings
-    from flows.nightly import nightly
+    from flows.orchestration import run_nightly
 
     load_settings(home, source_dir=source)  # a bad configuration fails here, before Prefect
+    api = _prefect_api()  # unreachable: exit 7 here, before anything runs
 
     with console.status(f"running the nightly flow for {as_of} ..."):
-        return nightly(
+        return run_nightly(
+            api,
             as_of=as_of,
             home=str(home) if home else None,
             source=str(source) if source else None,
             record_sends=record_sends,
+            force_publish=force_publish,
         )
 
+
+def _prefect_api() -> str | None:
+    """The Prefect API runs report to, checked (``OrchestrationError``, exit 7, if it does not
+    answer); None, with one line saying so: the stages run without Prefect."""
+    from flows.orchestration import NO_SERVER, prepare
+
+    api = prepare()
+    if api is None:
+        console.print(NO_SERVER, highlight=False)
+    return api
+
+
+ForcePublishOption = Annotated[
+    bool,
+    typer.Option(
+        "--force-publish",
+        help="Publish even if a publish check against the previous night fails "
+        "(publish.max_customer_drop, publish.max_drift, an empty channel).",
+    ),
+]
 
 RecordSendsOption = Annotated[
     bool | None,
@@ -120,6 +147,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         for line in gate.describe(verdict):
             out.print(line, markup=False, highlight=False)
     out.print(f"lists made by {summary.get('model_version')}")
+    failed = [c["name"] for c in summary.get("publish_checks", []) if not c["passed"]]
+    if "publish_checks" in summary:
+        forced = f"failed {', '.join(failed)}, published with --force-publish"
+        out.print(f"publish checks: {forced if failed else 'all passed'}")
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in summary.get("timings_s", {}).items())
     out.print(f"stages: {timings}")
     out.print(f"exports: {summary.get('export')}")
@@ -136,11 +167,12 @@ def run(
         ),
     ] = None,
     record_sends: RecordSendsOption = None,
+    force_publish: ForcePublishOption = False,
 ) -> None:
     """Run the nightly flow once: extract, learn, offer, publish."""
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
     try:
-        summary = _run(home, source, day, record_sends)
+        summary = _run(home, source, day, record_sends, force_publish)
     except OffersError as exc:
         raise _fail(exc) from exc
     print_summary(summary)
@@ -188,6 +220,7 @@ def backfill(
         bool, typer.Option("--dry-run", help="Print the plan, run nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Allow a range over 366 dates.")] = False,
+    force_publish: ForcePublishOption = False,
 ) -> None:
     """Run the nightly flow for every as-of date from START to END, oldest first.
 
@@ -213,8 +246,12 @@ def backfill(
             out.print(p.describe(), highlight=False)
         out.print("dry run: nothing ran")
         return
+    try:
+        api = _prefect_api() if todo else None  # checked once, before the first date
+    except OffersError as exc:
+        raise _fail(exc) from exc
     t0 = time.perf_counter()
-    rows, failure = _backfill_dates(plans, home, source)
+    rows, failure = _backfill_dates(plans, home, source, force_publish, api=api)
     out.print(_backfill_table(rows))
     ran = sum(r["status"] == "ran" for r in rows)
     skipped = sum(r["status"] == "skipped" for r in rows)
@@ -224,11 +261,16 @@ def backfill(
 
 
 def _backfill_dates(
-    plans: list[DatePlan], home: Path | None, source: Path | None
+    plans: list[DatePlan],
+    home: Path | None,
+    source: Path | None,
+    force_publish: bool = False,
+    *,
+    api: str | None,
 ) -> tuple[list[dict[str, Any]], tuple[dt.date, BaseException] | None]:
     """Run the planned dates in order under a progress bar; stop at the first failure."""
     from flows.backfill import SKIP
-    from flows.nightly import nightly
+    from flows.orchestration import run_nightly
 
     rows: list[dict[str, Any]] = []
     todo = sum(p.action != SKIP for p in plans)
@@ -247,10 +289,12 @@ def _backfill_dates(
             progress.update(bar, description=f"as of {p.as_of}")
             t0 = time.perf_counter()
             try:
-                summary = nightly(
+                summary = run_nightly(
+                    api,
                     as_of=p.as_of,
                     home=str(home) if home else None,
                     source=str(source) if source else None,
+                    force_publish=force_publish,
                 )
             except (Exception, KeyboardInterrupt) as exc:
                 row.update(status="failed", model_version=None, gate_action=None,

@@ -23,8 +23,12 @@ def soak(
 ) -> None:
     """Run NIGHTS consecutive nights on a shop that changes every day and check each night:
     manifest, sort order, rules, and that memory, database and disk stay bounded."""
+    from functools import partial
+
+    from flows import orchestration
     from flows import soak as S
-    from flows.nightly import nightly
+
+    nightly = partial(orchestration.run_nightly, orchestration.prepare())
 
     end = dt.date(2025, 6, 1)
     shutil.rmtree(work, ignore_errors=True)

@@ -167,3 +167,13 @@ create table if not exists goes_with (
     lift double not null,
     run_id varchar not null
 );
+
+-- Retention (flows/retention.py): when a model version's files were deleted (status 'pruned'),
+-- and which runs' export folders were deleted (their offers rows stay; no link follows them).
+alter table model_versions add column if not exists pruned_at timestamp;
+create table if not exists pruned_exports (
+    run_id varchar not null,
+    as_of date not null,
+    bytes bigint not null,
+    pruned_at timestamp not null
+);
