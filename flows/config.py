@@ -306,6 +306,11 @@ class Settings(BaseSettings):
         return self
 
     seed: int = 42
+    file_access: Literal["owner", "group", "all"] = Field(
+        "owner",
+        description="who may read what a run writes (database, models, exports): the owner "
+        "only (umask 077), also the group (027, e.g. a shop reading serving.duckdb), or all (022)",
+    )
     duckdb_memory_limit: str | None = Field(
         None, description="e.g. '4GB'; DuckDB spills to disk beyond it (default: 80% of RAM)"
     )
@@ -350,6 +355,7 @@ class Settings(BaseSettings):
                 "duckdb_threads",
                 "publish",
                 "retention",
+                "file_access",
             },
         )
         blob = json.dumps(payload, sort_keys=True).encode()

@@ -134,10 +134,24 @@ def run_nightly(
 
     Only one run at a time may use a home folder (a backfill must not race the nightly run).
     """
-    with home_lock(settings.home):
+    with private_files(settings.file_access), home_lock(settings.home):
         return _run_stages(
             settings, as_of=as_of, now=now, record_sends=record_sends, force_publish=force_publish
         )
+
+
+UMASKS = {"owner": 0o077, "group": 0o027, "all": 0o022}
+
+
+@contextmanager
+def private_files(access: str) -> Iterator[None]:
+    """Files and folders the run creates are readable by ``access`` only (settings.file_access:
+    exports can hold e-mail lists of named customers)."""
+    previous = os.umask(UMASKS[access])
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 @contextmanager

@@ -136,7 +136,9 @@ def write(path: Path, tables: dict[str, pl.DataFrame]) -> dict[str, dict[str, An
         raise RuntimeError(f"{wal} is left after the checkpoint: the copy is not self-contained")
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
-    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # readers open it read-only
+    mask = os.umask(0)
+    os.umask(mask)  # read-only for whoever the run's file access allows (flows/nightly.py)
+    path.chmod((stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH) & ~mask)
     return described
 
 

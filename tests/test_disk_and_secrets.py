@@ -56,6 +56,11 @@ def test_a_full_disk_exits_9_in_one_line_and_keeps_the_last_export(
     verify(home / "exports" / "latest")
     assert rows(home / "offers.duckdb", "select count(*), max(run_id) from offers") == offers_before
     assert not list((home / "exports" / "runs").glob(".tmp-*"))
+    # what a run writes is the owner's only (settings.file_access = "owner")
+    written = [home / "offers.duckdb", *(home / "exports" / "runs").rglob("*")]
+    assert written and all(p.stat().st_mode & 0o077 == 0 for p in written), [
+        (p, oct(p.stat().st_mode)) for p in written if p.stat().st_mode & 0o077
+    ]
     # a run killed while publishing leaves a staging folder: the next run removes it
     dead = home / "exports" / "runs" / ".tmp-20250530T000000Z-dead00"
     (dead / "shop.csv").parent.mkdir(parents=True)

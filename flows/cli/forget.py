@@ -40,14 +40,14 @@ def forget(
     every later load. The erasure list keeps only sha256(customer_id)."""
     from flows import forget as erasure
     from flows.config import load_settings
-    from flows.nightly import home_lock
+    from flows.nightly import home_lock, private_files
 
     try:
         ids = _read_ids(customer_ids, file)
         settings = load_settings(home)
         if not settings.database.is_file():
             raise ConfigError(f"{settings.database} does not exist; is --home right?")
-        with home_lock(settings.home):
+        with private_files(settings.file_access), home_lock(settings.home):
             result = erasure.forget(settings, ids, now=dt.datetime.now(dt.UTC).replace(tzinfo=None))
     except OffersError as exc:
         raise _fail(exc) from exc
