@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -88,7 +89,11 @@ def status(
     for col in ("run", "as of", "status", "started (UTC)", "seconds", "offers", "model in charge",
                 "failed check or error"):  # fmt: skip
         wraps = col in ("offers", "model in charge", "failed check or error")
-        table.add_column(col, justify="right" if col == "seconds" else "left", no_wrap=not wraps)
+        table.add_column(
+            col,
+            justify="right" if col == "seconds" else "left",
+            no_wrap=not wraps or col == "model in charge",
+        )
     for run_id, as_of, started, finished, state, text in found:
         summary = _summary(text)
         offers = ", ".join(f"{ch} {n:,}" for ch, n in (summary.get("offers") or {}).items())
@@ -97,7 +102,9 @@ def status(
             _seconds(summary, started, finished), offers, summary.get("model_version") or "",
             escape(problem(state, summary)),
         )  # fmt: skip
-    out.print(table)
+    # piped (cron, CI): wide enough for whole version names; a terminal keeps its width
+    wide = out if out.is_terminal else Console(width=max(out.width, 240), file=out.file)
+    wide.print(table)
 
 
 def _default_day(settings: Any, con: Any) -> dt.date | None:
