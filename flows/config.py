@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from flows.errors import ConfigError
+from flows.errors import ConfigError, redact
 from models import reasons
 from models.segments import SegmentRules
 
@@ -277,11 +278,56 @@ class RetentionSettings(_Strict):
     runs_days: int = Field(365, ge=0, description="runs rows kept this many days after they ran")
     quarantine_days: int = Field(90, ge=0, description="quarantine rows kept this many days")
     offers_days: int = Field(
-        180,
+        14,
         ge=0,
         description="offers, goes_with and sent_offers rows kept this many days before the newest "
         "published date (a backfill re-runs an older one); at least offers.email_repeat_days",
     )
+
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+SOURCE_SCHEMES = ("postgresql://", "postgres://")
+
+
+class PostgresSettings(_Strict):
+    """Reading the source entities from PostgreSQL (``--source postgresql://...``,
+    flows/pgsource.py): a table per entity, read incrementally by a watermark column."""
+
+    schema_name: str = Field("public", description="schema holding the source tables")
+    tables: dict[str, str] = Field(
+        default_factory=dict, description="table per entity (default: the entity's name)"
+    )
+    watermarks: dict[str, str] = Field(
+        default_factory=dict,
+        description="timestamp column per entity that grows when a row is written "
+        "(default: updated_at); rows above the last stored value are read",
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> PostgresSettings:
+        from flows.contract import BY_NAME
+
+        for what, names in (("tables", self.tables), ("watermarks", self.watermarks)):
+            unknown = sorted(set(names) - set(BY_NAME))
+            if unknown:
+                raise ValueError(f"postgres.{what}: unknown entities {unknown}")
+            for name in names.values():
+                if not _IDENT.match(name):
+                    raise ValueError(f"postgres.{what}: {name!r} is not a lower-case identifier")
+        if not _IDENT.match(self.schema_name):
+            raise ValueError(f"postgres.schema_name: {self.schema_name!r} is not an identifier")
+        return self
+
+    def table(self, entity: str) -> str:
+        return self.tables.get(entity, entity)
+
+    def watermark(self, entity: str) -> str:
+        return self.watermarks.get(entity, "updated_at")
+
+
+def is_source_url(value: object) -> bool:
+    """Whether a --source / OFFERS_SOURCE_DIR value is a PostgreSQL URL, not a folder."""
+    return isinstance(value, str) and value.lower().startswith(SOURCE_SCHEMES)
 
 
 class Settings(BaseSettings):
@@ -295,6 +341,20 @@ class Settings(BaseSettings):
     source_dir: Path | None = Field(
         None, description="folder with the shop's source files; default <home>/source"
     )
+    source_url: str | None = Field(
+        None,
+        description="postgresql://user:password@host:port/db to read the source from instead "
+        "(given as --source / OFFERS_SOURCE_DIR); never printed or stored with its password",
+        repr=False,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_url(cls, data: Any) -> Any:
+        """A source given with a ``postgresql://`` scheme is a URL, not a folder."""
+        if isinstance(data, dict) and is_source_url(data.get("source_dir")):
+            data = {**data, "source_url": data["source_dir"], "source_dir": None}
+        return data
 
     @model_validator(mode="after")
     def _absolute_paths(self) -> Settings:
@@ -303,6 +363,8 @@ class Settings(BaseSettings):
         self.home = self.home.expanduser().resolve()
         if self.source_dir is not None:
             self.source_dir = self.source_dir.expanduser().resolve()
+        if self.source_url is not None and not is_source_url(self.source_url):
+            raise ValueError("source_url must start with postgresql:// or postgres://")
         return self
 
     seed: int = 42
@@ -327,6 +389,12 @@ class Settings(BaseSettings):
     gate: GateSettings = GateSettings()
     retention: RetentionSettings = RetentionSettings()
     publish: PublishSettings = PublishSettings()
+    postgres: PostgresSettings = PostgresSettings()
+
+    @property
+    def source_label(self) -> str:
+        """Where the source is read from, as a message may show it (no password)."""
+        return redact(self.source_url) if self.source_url else str(self.source)
 
     @property
     def source(self) -> Path:
@@ -351,6 +419,8 @@ class Settings(BaseSettings):
             exclude={
                 "home",
                 "source_dir",
+                "source_url",
+                "postgres",
                 "duckdb_memory_limit",
                 "duckdb_threads",
                 "publish",
@@ -392,10 +462,10 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{toml_path} is not valid TOML: {exc}") from exc
     except ValidationError as exc:
-        problems = "; ".join(
+        problems = redact("; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
             for err in exc.errors()
-        )
+        ))
         raise ConfigError(
             f"invalid configuration ({problems}); check {toml_path}, OFFERS_* environment "
             "variables and command-line flags"

@@ -246,8 +246,9 @@ def test_thirty_fabricated_nights_keep_disk_use_bounded(tmp_path: Path):
     assert sorted(p.name for p in settings.models_dir.iterdir()) == sorted(
         f"als-{day(i):%Y%m%d}-{run_ids[i - 1]}" for i in (29, 30)
     )
-    # the registry's audit rows stay, and offers of every date stay in the database ...
-    assert rows(database, "select count(distinct as_of) from offers") == [(30,)]
+    # the registry's audit rows stay, and the lists of the last offers_days (14) days before
+    # the newest date stay in the database ...
+    assert rows(database, "select count(distinct as_of) from offers") == [(15,)]
     assert rows(database, "select count(*), sum(bytes) > 0 from pruned_exports") == [(27, True)]
     # ... but the links follow only what still has an export: reconcile finds nothing to fix
     con = db.connect(database)
