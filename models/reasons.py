@@ -107,7 +107,23 @@ def assign(
             how="left",
         )
     )
-    source = pl.col(C.SOURCE)
+    code = _code(pl.col(C.SOURCE), winback)
+    anchor = (
+        pl.when(pl.col(C.REASON) == GOES_WITH)
+        .then(pl.col("_paired"))
+        .when(pl.col(C.REASON).is_in([BOUGHT, VIEWED]))
+        .then(pl.col("_model"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+    return (
+        flagged.with_columns(code.alias(C.REASON))
+        .with_columns(anchor.alias(C.ANCHOR))
+        .drop("_paired", "_model", "_bought", "_anchor_bought")
+    )
+
+
+def _code(source: pl.Expr, winback: bool) -> pl.Expr:
+    """The reason code of each row, in the order of the module docstring."""
     is_model = source.is_in(list(ANCHOR_SOURCES)) | ~source.is_in(
         [*POPULAR_SOURCES, "popular_category", C.SOURCE_NEW, "buy_again"]
     )
@@ -130,18 +146,7 @@ def assign(
         .then(pl.lit(POPULAR))
         .otherwise(pl.lit(FOR_YOU))
     )
-    anchor = (
-        pl.when(pl.col(C.REASON) == GOES_WITH)
-        .then(pl.col("_paired"))
-        .when(pl.col(C.REASON).is_in([BOUGHT, VIEWED]))
-        .then(pl.col("_model"))
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
-    return (
-        flagged.with_columns(code.alias(C.REASON))
-        .with_columns(anchor.alias(C.ANCHOR))
-        .drop("_paired", "_model", "_bought", "_anchor_bought")
-    )
+    return code
 
 
 def _goes_with_anchor(

@@ -68,6 +68,14 @@ def soak(
             "; ".join(night.problems) or "-",
         )
     out.print(table)
+    problems = _summary(results, nights)
+    if problems:
+        out.print("problems: " + "; ".join(problems))
+        raise typer.Exit(1)
+
+
+def _summary(results: list, nights: int) -> list[str]:
+    """Print the soak's verdict; return the problems found (empty: all nights were good)."""
     problems = [p for n in results for p in n.problems] + [
         f"{n.as_of}: {n.status}" for n in results if n.status != "succeeded"
     ]
@@ -84,6 +92,4 @@ def soak(
         f"peak RSS {last.peak_rss_mb:.0f} MB; median night "
         f"{sorted(n.seconds for n in results)[len(results) // 2]:.1f} s"
     )
-    if problems:
-        out.print("problems: " + "; ".join(problems))
-        raise typer.Exit(1)
+    return problems
