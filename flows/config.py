@@ -462,10 +462,12 @@ def load_settings(home: Path | None = None, **overrides: Any) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{toml_path} is not valid TOML: {exc}") from exc
     except ValidationError as exc:
-        problems = redact("; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        ))
+        problems = redact(
+            "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                for err in exc.errors()
+            )
+        )
         raise ConfigError(
             f"invalid configuration ({problems}); check {toml_path}, OFFERS_* environment "
             "variables and command-line flags"

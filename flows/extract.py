@@ -16,8 +16,10 @@ from pathlib import Path
 
 import duckdb
 
-from flows import contract, csvfiles, db, forget, sqlfiles
+from flows import contract, csvfiles, db, forget, pgsource, sqlfiles
+from flows.config import PostgresSettings, is_source_url
 from flows.errors import SourceError
+from flows.pgsource import PgSource
 
 
 @dataclass(frozen=True)
@@ -145,20 +147,11 @@ def _keep_contract_columns(
     sqlfiles.run(con, "extract/keep_contract_columns", {"keep": keep}, identifiers={"raw": raw})
 
 
-def load_entity(
-    con: duckdb.DuckDBPyConnection,
-    source_dir: Path,
-    entity: contract.Entity,
-    *,
-    run_id: str,
-    loaded_at: dt.datetime,
-    erasing: bool = False,
-) -> EntityLoad:
-    """Load one entity inside the caller's transaction (``erasing``: ``forget.register`` ran,
-    erased customers' rows are refused before staging)."""
+def _load_files(
+    con: duckdb.DuckDBPyConnection, source_dir: Path, entity: contract.Entity, ids: dict[str, str]
+) -> None:
     files, fmt = find_source_files(source_dir, entity)
     check_columns(con, entity, files, fmt)
-    ids = {"raw": f"raw_{entity.name}", "stg": f"stg_{entity.name}"}
     if fmt == "csv":
         csvfiles.load_raw(con, files, ids["raw"])
     else:
@@ -169,6 +162,26 @@ def load_entity(
         except duckdb.Error as exc:
             names = ", ".join(str(p) for p in files)
             raise SourceError(f"cannot read Parquet ({exc})", file=names) from exc
+
+
+def load_entity(
+    con: duckdb.DuckDBPyConnection,
+    source_dir: Path,
+    entity: contract.Entity,
+    *,
+    run_id: str,
+    loaded_at: dt.datetime,
+    erasing: bool = False,
+    pg: PgSource | None = None,
+) -> EntityLoad:
+    """Load one entity inside the caller's transaction (``erasing``: ``forget.register`` ran,
+    erased customers' rows are refused before staging; ``pg``: read from PostgreSQL, not
+    from ``source_dir``)."""
+    ids = {"raw": f"raw_{entity.name}", "stg": f"stg_{entity.name}"}
+    if pg is not None:
+        pg.load_raw(con, entity, ids["raw"])
+    else:
+        _load_files(con, source_dir, entity, ids)
     _keep_contract_columns(con, entity, ids["raw"])
     for column in entity.columns:  # no file has it: it reads as empty
         if column.may_be_absent:
@@ -210,17 +223,42 @@ def load_entity(
         "extract/log_load",
         {**params, **{k: v for k, v in load.as_dict().items() if k != "reasons"}},
     )
+    if pg is not None:
+        pg.store_watermark(con, entity, run_id=run_id, loaded_at=loaded_at)
     for table in ids.values():
         sqlfiles.run(con, "extract/drop_temp", identifiers={"table": table})
     return load
 
 
 def extract(
-    database: Path, source_dir: Path, *, run_id: str, loaded_at: dt.datetime
+    database: Path,
+    source_dir: Path | str,
+    *,
+    run_id: str,
+    loaded_at: dt.datetime,
+    postgres: PostgresSettings | None = None,
 ) -> list[EntityLoad]:
     """Load every entity in one transaction; on any error the database is left as it was.
 
-    Customers on the erasure list beside the database are refused (``flows/forget.py``)."""
+    ``source_dir`` is a folder, or a ``postgresql://`` URL (flows/pgsource.py; ``postgres``
+    names tables and watermark columns). Customers on the erasure list beside the database are
+    refused (``flows/forget.py``)."""
+    if is_source_url(str(source_dir)):
+        url = str(source_dir)
+        with pgsource.connect(url) as pg_con:
+            pg = PgSource(pg_con, url, postgres or PostgresSettings())
+            return _extract(database, Path(), run_id=run_id, loaded_at=loaded_at, pg=pg)
+    return _extract(database, Path(source_dir), run_id=run_id, loaded_at=loaded_at)
+
+
+def _extract(
+    database: Path,
+    source_dir: Path,
+    *,
+    run_id: str,
+    loaded_at: dt.datetime,
+    pg: PgSource | None = None,
+) -> list[EntityLoad]:
     con = db.connect(database)
     try:
         with db.transaction(con):
@@ -229,7 +267,13 @@ def extract(
             for entity in contract.ENTITIES:
                 loads.append(
                     load_entity(
-                        con, source_dir, entity, run_id=run_id, loaded_at=loaded_at, erasing=erasing
+                        con,
+                        source_dir,
+                        entity,
+                        run_id=run_id,
+                        loaded_at=loaded_at,
+                        erasing=erasing,
+                        pg=pg,
                     )
                 )
             return loads

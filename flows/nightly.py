@@ -37,7 +37,13 @@ LOCK_FILE = ".run.lock"
 
 @stage_task("extract")
 def extract_task(settings: Settings, run_id: str, loaded_at: dt.datetime) -> list[EntityLoad]:
-    loads = extract(settings.database, settings.source, run_id=run_id, loaded_at=loaded_at)
+    loads = extract(
+        settings.database,
+        settings.source_url or settings.source,
+        run_id=run_id,
+        loaded_at=loaded_at,
+        postgres=settings.postgres,
+    )
     log = run_logger()
     for load in loads:
         log.info(

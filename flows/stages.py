@@ -105,8 +105,8 @@ def require_history(
     what = f"as of {as_of}: no interactions before the as-of date"
     if last is None:
         raise TrainingError(
-            f"{what}: the database holds no orders or events; check the source folder "
-            f"({settings.source})"
+            f"{what}: the database holds no orders or events; check the source "
+            f"({settings.source_label})"
         )
     if last_before is None:
         raise TrainingError(

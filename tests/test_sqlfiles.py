@@ -48,5 +48,7 @@ def test_every_sql_file_is_used():
         for p in sqlfiles.SQL_DIR.rglob("*.sql")
     }
     referenced = set(re.findall(r'"([a-z_]+/[a-z0-9_]+)"', code))
-    dynamic = {n for n in names if re.match(r"(staging/stg_|merge/|extract/(raw|peek)_)", n)}
+    dynamic = {
+        n for n in names if re.match(r"(staging/stg_|merge/|extract/(raw|peek)_|postgres/read_)", n)
+    }
     assert names - dynamic <= referenced

@@ -14,20 +14,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from flows.cli import HomeOption, _fail, _generate, console, out
-from flows.errors import OffersError
+from flows.errors import OffersError, redact
 from models import gate
 
 if TYPE_CHECKING:
     from flows.backfill import DatePlan
 
 SourceOption = Annotated[
-    Path | None,
-    typer.Option(envvar="OFFERS_SOURCE_DIR", help="Shop export folder (default <home>/source)."),
+    str | None,
+    typer.Option(
+        envvar="OFFERS_SOURCE_DIR",
+        help="Shop export folder (default <home>/source), or postgresql://user:pass@host:port/db.",
+    ),
 ]
 
 
 def generate(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the shop's files to.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write the shop's files to.")
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="postgresql://user:pass@host:port/db: load the shop into tables there "
+            "(replacing tables of the entities' names) instead of writing files.",
+        ),
+    ] = None,
     customers: Annotated[int, typer.Option(min=1)] = 5_000,
     products: Annotated[int, typer.Option(min=10)] = 2_000,
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 90,
@@ -41,8 +54,14 @@ def generate(
     """Write a realistic synthetic shop in the source contract format."""
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter("--format must be parquet or csv")
+    if (out_dir is None) == (to is None):
+        raise typer.BadParameter("give either --out FOLDER or --to postgresql://...")
     end_day = end.date() if end else dt.datetime.now(dt.UTC).date()
     t0 = time.perf_counter()
+    if to is not None:
+        _generate_to(to, customers, products, days, seed, end_day, t0)
+        return
+    assert out_dir is not None
     try:
         summary = _generate(out_dir, customers, products, days, seed, end_day, fmt)
     except ValueError as exc:
@@ -53,6 +72,27 @@ def generate(
         f"{summary.orders:,} orders, {summary.order_lines:,} order lines, "
         f"{summary.events:,} events to {summary.out_dir} in {time.perf_counter() - t0:.1f} s"
     )
+
+
+def _generate_to(
+    url: str, customers: int, products: int, days: int, seed: int, end: dt.date, t0: float
+) -> None:
+    """``generate --to``: the shop as Parquet in a temporary folder, then into PostgreSQL."""
+    import tempfile
+
+    from flows.config import is_source_url
+    from flows.pgsource import load_shop
+
+    if not is_source_url(url):
+        raise typer.BadParameter("--to must be a postgresql:// or postgres:// URL")
+    with tempfile.TemporaryDirectory(prefix="offers-generate-") as tmp:
+        try:
+            _generate(Path(tmp) / "shop", customers, products, days, seed, end, "parquet")
+            rows = load_shop(url, Path(tmp) / "shop")
+        except OffersError as exc:
+            raise _fail(exc) from None
+    counts = ", ".join(f"{n:,} {entity}" for entity, n in rows.items())
+    out.print(f"loaded {counts} into {escape(redact(url))} in {time.perf_counter() - t0:.1f} s")
 
 
 def _run(

@@ -83,6 +83,16 @@ create table if not exists load_log (
     loaded_at timestamp not null
 );
 
+-- PostgreSQL source (flows/pgsource.py): per source database and entity, the newest watermark
+-- loaded; the next run reads rows above it. Written in the extract transaction.
+create table if not exists source_watermarks (
+    source varchar not null,
+    entity varchar not null,
+    watermark varchar not null,
+    run_id varchar not null,
+    loaded_at timestamp not null
+);
+
 create table if not exists runs (
     run_id varchar not null,
     as_of date not null,

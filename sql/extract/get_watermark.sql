@@ -1,0 +1,3 @@
+select watermark
+from source_watermarks
+where source = $source and entity = $entity;
