@@ -154,16 +154,23 @@ def _explain(
     shelf = tonight.catalogue
     if shelf is None:
         shelf = inputs.products.with_columns(pl.lit(None, dtype=pl.String).alias("title"))
+    labels = settings.offers.reasons
+
+    def explain(frame: pl.DataFrame, winback: bool = False) -> pl.DataFrame:
+        coded = reasons.assign(
+            frame, anchors=found, bought=bought, goes_with=goes_with, winback=winback
+        )
+        return reasons.texts(coded, shelf, labels)
+
+    # a (customer, product) pair has the same reason on every channel (one candidate pool),
+    # so it is worked out once; the winback list has its own reason (a small frame)
+    once = explain(rows).select(C.CUSTOMER, C.PRODUCT, C.REASON, C.ANCHOR, C.REASON_TEXT)
     out = {}
     for channel, frame in lists.items():
-        explained = reasons.assign(
-            frame,
-            anchors=found,
-            bought=bought,
-            goes_with=goes_with,
-            winback=channel == C.CHANNEL_WINBACK,
-        )
-        explained = reasons.texts(explained, shelf, settings.offers.reasons)
+        if channel == C.CHANNEL_WINBACK:
+            explained = explain(frame, winback=True)
+        else:
+            explained = frame.join(once, on=[C.CUSTOMER, C.PRODUCT], how="left")
         out[channel] = explained.select(*C.OFFER_COLUMNS).sort(C.CUSTOMER, C.RANK)
     return out
 
