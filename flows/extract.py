@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows import contract, csvfiles, db, forget, pgsource, sqlfiles
+from flows import contract, csvfiles, db, forget, pgsource, sourcefiles, sqlfiles
 from flows.config import PostgresSettings, is_source_url
 from flows.errors import SourceError
 from flows.pgsource import PgSource
@@ -35,6 +35,7 @@ class EntityLoad:
     quarantined: int
     reasons: dict[str, int] = field(default_factory=dict)
     refused: int = 0  # rows of erased customers (flows/forget.py): dropped, not quarantined
+    files_skipped: int = 0  # loaded before and unchanged (flows/sourcefiles.py): not read
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -148,9 +149,19 @@ def _keep_contract_columns(
 
 
 def _load_files(
-    con: duckdb.DuckDBPyConnection, source_dir: Path, entity: contract.Entity, ids: dict[str, str]
-) -> None:
-    files, fmt = find_source_files(source_dir, entity)
+    con: duckdb.DuckDBPyConnection,
+    source_dir: Path,
+    entity: contract.Entity,
+    ids: dict[str, str],
+    incremental: bool,
+) -> sourcefiles.Plan:
+    """Read the entity's new or changed files (all with ``incremental`` off) into the raw
+    table; nothing when every file was loaded before."""
+    found, fmt = find_source_files(source_dir, entity)
+    plan = sourcefiles.plan(con, source_dir, entity, found, incremental=incremental)
+    files = plan.load
+    if not files:
+        return plan
     check_columns(con, entity, files, fmt)
     if fmt == "csv":
         csvfiles.load_raw(con, files, ids["raw"])
@@ -162,6 +173,29 @@ def _load_files(
         except duckdb.Error as exc:
             names = ", ".join(str(p) for p in files)
             raise SourceError(f"cannot read Parquet ({exc})", file=names) from exc
+    return plan
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection,
+    source_dir: Path,
+    entity: contract.Entity,
+    load: EntityLoad,
+    params: dict[str, object],
+    *,
+    pg: PgSource | None,
+    plan: sourcefiles.Plan | None,
+) -> EntityLoad:
+    """Log the load and remember what was read (watermark or file records)."""
+    logged = {k: v for k, v in load.as_dict().items() if k not in ("reasons", "files_skipped")}
+    sqlfiles.run(con, "extract/log_load", {**params, **logged})
+    run_id, loaded_at = str(params["run_id"]), params["loaded_at"]
+    assert isinstance(loaded_at, dt.datetime)
+    if pg is not None:
+        pg.store_watermark(con, entity, run_id=run_id, loaded_at=loaded_at)
+    if plan is not None:
+        sourcefiles.record(con, source_dir, entity, plan.states, run_id=run_id, loaded_at=loaded_at)
+    return load
 
 
 def load_entity(
@@ -173,15 +207,27 @@ def load_entity(
     loaded_at: dt.datetime,
     erasing: bool = False,
     pg: PgSource | None = None,
+    incremental: bool = True,
 ) -> EntityLoad:
     """Load one entity inside the caller's transaction (``erasing``: ``forget.register`` ran,
     erased customers' rows are refused before staging; ``pg``: read from PostgreSQL, not
-    from ``source_dir``)."""
+    from ``source_dir``; ``incremental``: skip files loaded before and unchanged)."""
     ids = {"raw": f"raw_{entity.name}", "stg": f"stg_{entity.name}"}
+    params = {
+        "loaded_at": loaded_at,
+        "statuses": list(contract.ORDER_STATUSES),
+        "event_types": list(contract.EVENT_TYPES),
+        "run_id": run_id,
+        "entity": entity.name,
+    }
+    plan = None
     if pg is not None:
         pg.load_raw(con, entity, ids["raw"])
     else:
-        _load_files(con, source_dir, entity, ids)
+        plan = _load_files(con, source_dir, entity, ids, incremental)
+        if not plan.load:  # every file loaded before: nothing to read
+            nothing = EntityLoad(entity.name, 0, 0, 0, 0, 0, 0, files_skipped=plan.skipped)
+            return _finish(con, source_dir, entity, nothing, params, pg=None, plan=plan)
     _keep_contract_columns(con, entity, ids["raw"])
     for column in entity.columns:  # no file has it: it reads as empty
         if column.may_be_absent:
@@ -190,13 +236,6 @@ def load_entity(
                 "extract/add_absent_column",
                 identifiers={"raw": ids["raw"], "column": column.name},
             )
-    params = {
-        "loaded_at": loaded_at,
-        "statuses": list(contract.ORDER_STATUSES),
-        "event_types": list(contract.EVENT_TYPES),
-        "run_id": run_id,
-        "entity": entity.name,
-    }
     refused = forget.refuse(con, entity.name, ids["raw"]) if erasing else 0
     sqlfiles.run(con, f"staging/stg_{entity.name}", params, identifiers=ids)
     _raise_type_error(con, entity, ids)
@@ -217,17 +256,11 @@ def load_entity(
             str(r): int(n) for r, n in sqlfiles.rows(con, "extract/reason_counts", identifiers=ids)
         },
         refused=refused,
+        files_skipped=plan.skipped if plan is not None else 0,
     )
-    sqlfiles.run(
-        con,
-        "extract/log_load",
-        {**params, **{k: v for k, v in load.as_dict().items() if k != "reasons"}},
-    )
-    if pg is not None:
-        pg.store_watermark(con, entity, run_id=run_id, loaded_at=loaded_at)
     for table in ids.values():
         sqlfiles.run(con, "extract/drop_temp", identifiers={"table": table})
-    return load
+    return _finish(con, source_dir, entity, load, params, pg=pg, plan=plan)
 
 
 def extract(
@@ -237,18 +270,22 @@ def extract(
     run_id: str,
     loaded_at: dt.datetime,
     postgres: PostgresSettings | None = None,
+    incremental: bool = True,
 ) -> list[EntityLoad]:
     """Load every entity in one transaction; on any error the database is left as it was.
 
     ``source_dir`` is a folder, or a ``postgresql://`` URL (flows/pgsource.py; ``postgres``
     names tables and watermark columns). Customers on the erasure list beside the database are
-    refused (``flows/forget.py``)."""
+    refused (``flows/forget.py``). ``incremental``: per entity, read only the files that are new
+    or changed since the last load (``flows/sourcefiles.py``); False reads every file."""
     if is_source_url(str(source_dir)):
         url = str(source_dir)
         with pgsource.connect(url) as pg_con:
             pg = PgSource(pg_con, url, postgres or PostgresSettings())
             return _extract(database, Path(), run_id=run_id, loaded_at=loaded_at, pg=pg)
-    return _extract(database, Path(source_dir), run_id=run_id, loaded_at=loaded_at)
+    return _extract(
+        database, Path(source_dir), run_id=run_id, loaded_at=loaded_at, incremental=incremental
+    )
 
 
 def _extract(
@@ -258,6 +295,7 @@ def _extract(
     run_id: str,
     loaded_at: dt.datetime,
     pg: PgSource | None = None,
+    incremental: bool = True,
 ) -> list[EntityLoad]:
     con = db.connect(database)
     try:
@@ -274,6 +312,7 @@ def _extract(
                         loaded_at=loaded_at,
                         erasing=erasing,
                         pg=pg,
+                        incremental=incremental,
                     )
                 )
             return loads

@@ -43,17 +43,20 @@ def extract_task(settings: Settings, run_id: str, loaded_at: dt.datetime) -> lis
         run_id=run_id,
         loaded_at=loaded_at,
         postgres=settings.postgres,
+        incremental=settings.extract.incremental,
     )
     log = run_logger()
     for load in loads:
         log.info(
-            "%s: read %d, inserted %d, updated %d, unchanged %d, quarantined %d %s",
+            "%s: read %d, inserted %d, updated %d, unchanged %d, quarantined %d, skipped %d "
+            "files %s",
             load.entity,
             load.rows_read,
             load.inserted,
             load.updated,
             load.unchanged,
             load.quarantined,
+            load.files_skipped,
             load.reasons or "",
         )
     return loads
@@ -111,14 +114,20 @@ def nightly(
     source: str | None = None,
     record_sends: bool | None = None,
     force_publish: bool = False,
+    full_extract: bool = False,
 ) -> dict[str, Any]:
     """Run the whole job for one as-of date (default: today, UTC); return the run summary.
 
     ``record_sends``: remember tonight's email as sent (no repeats within
     ``offers.email_repeat_days``); default: only for today or later, not for a backfill.
     ``force_publish``: publish even if a publish check fails (``models/publish_checks.py``).
+    ``full_extract``: read every source file, not only new or changed ones.
     """
-    settings = load_settings(Path(home) if home else None, source_dir=source)
+    settings = load_settings(
+        Path(home) if home else None,
+        source_dir=source,
+        extract={"incremental": False} if full_extract else None,
+    )
     db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     day = as_of or now.date()

@@ -56,11 +56,11 @@ def _add_bad_rows(source: Path, customer: str) -> None:
     )
 
 
-def _run(home: Path, source: Path) -> str:
+def _run(home: Path, source: Path, *extra: str) -> str:
     result = runner.invoke(
         app,
         ["run", "--home", str(home), "--source", str(source), "--as-of", str(END),
-         "--record-sends"],
+         "--record-sends", *extra],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return result.output
@@ -195,8 +195,11 @@ def test_forget_erases_everywhere_and_later_loads_refuse_the_customer(published,
     assert customer not in listed
     assert hashlib.sha256(customer.encode()).hexdigest() in listed
 
-    # the next run reads the same source files: the customer does not come back
-    assert "refused (erased)" in _run(home, source)  # the run summary shows the count
+    # the next run skips the unchanged source files (incremental extract): nothing comes back
+    assert "refused (erased)" not in _run(home, source)
+    assert _count(database, customer, source) == dict.fromkeys(before, 0)
+    # a run reading the same source files again: the customer does not come back either
+    assert "refused (erased)" in _run(home, source, "--full-extract")  # the summary's count
     assert _count(database, customer, source) == dict.fromkeys(before, 0)
     assert _stored_offers(database, other) > 0
     latest = home / "exports" / "latest"

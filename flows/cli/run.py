@@ -101,6 +101,7 @@ def _run(
     as_of: dt.date,
     record_sends: bool | None = None,
     force_publish: bool = False,
+    full_extract: bool = False,
 ) -> dict[str, Any]:
     from flows.config import load_settings
     from flows.orchestration import run_nightly
@@ -116,6 +117,7 @@ def _run(
             source=str(source) if source else None,
             record_sends=record_sends,
             force_publish=force_publish,
+            full_extract=full_extract,
         )
 
 
@@ -139,6 +141,15 @@ ForcePublishOption = Annotated[
     ),
 ]
 
+FullExtractOption = Annotated[
+    bool,
+    typer.Option(
+        "--full-extract",
+        help="Read every source file, not only those new or changed since the last load "
+        "(extract.incremental = false for this run).",
+    ),
+]
+
 RecordSendsOption = Annotated[
     bool | None,
     typer.Option(
@@ -154,7 +165,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"run {summary['run_id']} as of {summary['as_of']}", show_lines=False)
     loads = summary.get("extract", [])
     refused = any(load.get("refused") for load in loads)  # erased customers (offers forget)
-    for col in ("entity", "read", "inserted", "updated", "unchanged", "quarantined"):
+    for col in ("entity", "read", "inserted", "updated", "unchanged", "quarantined", "skipped"):
         table.add_column(col, justify="right" if col != "entity" else "left")
     if refused:
         table.add_column("refused (erased)", justify="right")
@@ -166,6 +177,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{load['updated']:,}",
             f"{load['unchanged']:,}",
             f"{load['quarantined']:,}",
+            f"{load.get('files_skipped', 0):,} files",
             *([f"{load.get('refused', 0):,}"] if refused else []),
         )
     out.print(table)
@@ -208,11 +220,12 @@ def run(
     ] = None,
     record_sends: RecordSendsOption = None,
     force_publish: ForcePublishOption = False,
+    full_extract: FullExtractOption = False,
 ) -> None:
     """Run the nightly flow once: extract, learn, offer, publish."""
     day = as_of.date() if as_of else dt.datetime.now(dt.UTC).date()
     try:
-        summary = _run(home, source, day, record_sends, force_publish)
+        summary = _run(home, source, day, record_sends, force_publish, full_extract)
     except OffersError as exc:
         raise _fail(exc) from exc
     print_summary(summary)

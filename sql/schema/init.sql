@@ -93,6 +93,20 @@ create table if not exists source_watermarks (
     loaded_at timestamp not null
 );
 
+-- Source files (flows/sourcefiles.py): per source folder and entity, each file loaded and its
+-- cheap fingerprint; the next extract skips files that did not change. Written in the extract
+-- transaction.
+create table if not exists source_files (
+    source varchar not null,
+    entity varchar not null,
+    path varchar not null,
+    size bigint not null,
+    mtime_ns bigint not null,
+    fingerprint varchar not null,
+    run_id varchar not null,
+    loaded_at timestamp not null
+);
+
 create table if not exists runs (
     run_id varchar not null,
     as_of date not null,
