@@ -15,9 +15,10 @@ real Prefect flow run.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from flows.errors import OffersError, OrchestrationError
+from flows.errors import OffersError, OrchestrationError, redact
 
 NO_SERVER = (
     "no Prefect server configured: running the stages without Prefect "
@@ -70,6 +71,12 @@ def run_nightly(api: str | None, **params: Any) -> dict[str, Any]:
 
     if api is None:
         return nightly.fn(**params)
+    source = params.get("source")
+    if source is not None and redact(str(source)) != str(source):
+        # a flow run's parameters are stored by the server: a source URL with a password goes
+        # by the environment of this process (the flow runs here), never as a parameter
+        os.environ["OFFERS_SOURCE_DIR"] = str(source)
+        params = {**params, "source": None}
     try:
         return nightly(**params)
     except OffersError:

@@ -287,3 +287,33 @@ def test_a_source_url_is_a_url_not_a_folder_and_never_shown(tmp_path, monkeypatc
     (tmp_path / "offers.toml").write_text('[postgres]\ntables = { products = "Products;" }\n')
     with pytest.raises(Exception, match=r"postgres\.tables"):
         load_settings(tmp_path)
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_source_password_never_reaches_the_prefect_server(pg_shop, tmp_path, monkeypatch):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from flows import orchestration
+
+    url, _ = pg_shop
+    monkeypatch.delenv("OFFERS_SOURCE_DIR", raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "offers.toml").write_text(
+        "[als]\nfactors = 8\niterations = 3\n[gate]\nenabled = false\n"
+    )
+    api = PREFECT_API_URL.value()
+    assert api, "the harness serves an API"
+    summary = orchestration.run_nightly(api, as_of=END, home=str(home), source=url)
+    assert summary["status"] == "succeeded"
+    monkeypatch.delenv("OFFERS_SOURCE_DIR", raising=False)
+
+    async def parameters() -> list[dict]:
+        async with get_client() as client:
+            return [run.parameters for run in await client.read_flow_runs()]
+
+    stored = asyncio.run(parameters())
+    assert stored and all(PASSWORD not in repr(p) for p in stored)
