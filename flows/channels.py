@@ -68,18 +68,43 @@ def offer_lists(
 ) -> dict[str, pl.DataFrame]:
     """``channel_lists`` for every served customer, ``chunk`` customers at a time: a pool of
     ``pool_size`` candidates per customer for a million customers would not fit in memory."""
-    served = fitted.served if fitted.served is not None else np.arange(len(fitted.users))
-    parts: dict[str, list[pl.DataFrame]] = {}
+    if settings.scale.engine == "dask":
+        from flows.scaling import offer_lists_sharded  # dask is imported only when configured
+
+        return offer_lists_sharded(fitted, inputs, settings, tonight)
+    served = served_users(fitted)
+    parts: list[dict[str, pl.DataFrame]] = []
     starts = range(0, max(len(served), 1), chunk)
     with stage_progress(f"offer lists, {len(served):,} customers", len(starts)) as advance:
         for lo in starts:
-            pool = recommend(fitted, pool_size(settings), users=served[lo : lo + chunk])
-            for channel, frame in _lists(pool, inputs, settings, tonight, fitted).items():
-                parts.setdefault(channel, []).append(frame)
+            parts.append(chunk_lists(fitted, inputs, settings, tonight, served[lo : lo + chunk]))
             advance()
-    lists = {channel: pl.concat(frames) for channel, frames in parts.items()}
+    lists = concat_lists(parts)
     check_lists(lists, inputs, settings, tonight)
     return lists
+
+
+def served_users(fitted: Fitted) -> np.ndarray:
+    """Positions of the customers who get lists tonight."""
+    return fitted.served if fitted.served is not None else np.arange(len(fitted.users))
+
+
+def chunk_lists(
+    fitted: Fitted, inputs: Inputs, settings: Settings, tonight: Tonight, users: np.ndarray
+) -> dict[str, pl.DataFrame]:
+    """Every channel's lists of one chunk of customers (``users``: positions in the model),
+    not yet checked: their candidate pool, the channel policy and the reasons."""
+    pool = recommend(fitted, pool_size(settings), users=users)
+    return _lists(pool, inputs, settings, tonight, fitted)
+
+
+def concat_lists(parts: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """The chunks' lists put together per channel, in chunk order."""
+    frames: dict[str, list[pl.DataFrame]] = {}
+    for part in parts:
+        for channel, frame in part.items():
+            frames.setdefault(channel, []).append(frame)
+    return {channel: pl.concat(chunk) for channel, chunk in frames.items()}
 
 
 def shop_list(

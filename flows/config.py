@@ -36,6 +36,7 @@ from flows.config_sections import (
     PublishSettings,
     RepurchaseSettings,
     RetentionSettings,
+    ScaleSettings,
     SegmentSettings,
     is_source_url,
 )
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
     publish: PublishSettings = PublishSettings()
     postgres: PostgresSettings = PostgresSettings()
     extract: ExtractSettings = ExtractSettings()
+    scale: ScaleSettings = ScaleSettings()
 
     @property
     def source_label(self) -> str:
@@ -146,6 +148,7 @@ class Settings(BaseSettings):
                 "source_url",
                 "postgres",
                 "extract",
+                "scale",
                 "duckdb_memory_limit",
                 "duckdb_threads",
                 "publish",

@@ -277,6 +277,33 @@ class ExtractSettings(_Strict):
     )
 
 
+class ScaleSettings(_Strict):
+    """Where the offer stage scores and re-ranks customers (flows/scaling.py, docs/scaling.md):
+    in this process (default), or sharded by customer on Dask workers. Lists are the same."""
+
+    engine: Literal["local", "dask"] = Field(
+        "local", description="local: this process; dask: shards of customers on Dask workers"
+    )
+    dask_address: str | None = Field(
+        None, description="an existing Dask scheduler, e.g. tcp://scheduler:8786"
+    )
+    dask_workers: int | None = Field(
+        None,
+        gt=0,
+        description="without dask_address: a local cluster of this many worker processes, "
+        "started for the run and closed afterwards (default: one per core)",
+    )
+    shard_customers: int | None = Field(
+        None, gt=0, description="customers per shard (default: the offer chunk, 200,000)"
+    )
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> ScaleSettings:
+        if self.dask_address is not None and self.dask_workers is not None:
+            raise ValueError("scale: give dask_address or dask_workers, not both")
+        return self
+
+
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 SOURCE_SCHEMES = ("postgresql://", "postgres://")
 
