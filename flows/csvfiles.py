@@ -36,7 +36,14 @@ def read_header(path: Path) -> list[str]:
         raise SourceError(
             "the header is not UTF-8; re-export the file as UTF-8", file=path
         ) from None
-    names = [name.strip().lower() for name in next(csv.reader([text.rstrip("\r\n")]))]
+    try:
+        fields = next(csv.reader([text.rstrip("\r\n")], strict=True))
+    except csv.Error as exc:
+        what = "a line break" if "new-line" in str(exc) else "an unclosed quote"
+        raise SourceError(
+            f"the header is not a CSV row: {what} in it ({DIALECT_HINT})", file=path
+        ) from None
+    names = [name.strip().lower() for name in fields]
     if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
         raise SourceError(
             f"the header has one column {names[0]!r}: the delimiter must be ','", file=path
