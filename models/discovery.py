@@ -35,6 +35,7 @@ from models import columns as C
 PRICE = "price"
 FIRST_SEEN = "first_seen"  # optional: when the product was first seen (newest first)
 MAX_NEW_PER_CATEGORY = 50  # new products per category considered in the matching join
+DIGITS = 9  # sums of weights are rounded: the same result whatever order the rows come in
 
 _SHARE = "_share"
 _MEDIAN = "_median"
@@ -131,8 +132,8 @@ def _top_categories(known: pl.DataFrame, top: int) -> pl.DataFrame:
     return (
         known.filter(pl.col(C.CATEGORY).is_not_null())
         .group_by(C.CUSTOMER, C.CATEGORY)
-        .agg(pl.col(C.WEIGHT).sum())
-        .with_columns((pl.col(C.WEIGHT) / total).alias(_SHARE))
+        .agg(pl.col(C.WEIGHT).sum().round(DIGITS))
+        .with_columns((pl.col(C.WEIGHT) / total).round(DIGITS).alias(_SHARE))
         .sort([C.CUSTOMER, C.WEIGHT, C.CATEGORY], descending=[False, True, False])
         .filter(pl.int_range(pl.len()).over(C.CUSTOMER) < top)
         .select(C.CUSTOMER, C.CATEGORY, _SHARE)
@@ -144,10 +145,10 @@ def _median_price(known: pl.DataFrame) -> pl.DataFrame:
     the smallest price at which the cumulative weight reaches half the customer's total."""
     return (
         known.filter(_priced())
-        .sort(C.CUSTOMER, PRICE)
+        .sort(C.CUSTOMER, PRICE, C.PRODUCT)
         .with_columns(
-            cum=pl.col(C.WEIGHT).cum_sum().over(C.CUSTOMER),
-            half=pl.col(C.WEIGHT).sum().over(C.CUSTOMER) * 0.5,
+            cum=pl.col(C.WEIGHT).cum_sum().over(C.CUSTOMER).round(DIGITS),
+            half=(pl.col(C.WEIGHT).sum().over(C.CUSTOMER) * 0.5).round(DIGITS),
         )
         .filter(pl.col("cum") >= pl.col("half"))
         .group_by(C.CUSTOMER)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from models import columns as C
 from models import discovery
 from models.discovery import (
+    PRICE,
     discovery_candidates,
     discovery_ranks,
     insert_discovery,
@@ -321,3 +323,33 @@ def test_candidates_agree_with_a_plain_python_reference(rows, prices, cats, per,
     )  # fmt: skip
     assert [(c, p) for c, p, _ in expected] == got.select(C.CUSTOMER, C.PRODUCT).rows()
     assert got[C.SCORE].to_list() == pytest.approx([s for _, _, s in expected])
+
+
+def test_candidates_do_not_depend_on_the_order_of_the_history_rows():
+    rng = np.random.default_rng(5)
+    n = 3_000
+    history = pl.DataFrame(
+        {
+            C.CUSTOMER: [f"c{i % 200}" for i in range(n)],
+            C.PRODUCT: [f"p{i}" for i in rng.integers(0, 300, n)],
+            C.WEIGHT: rng.random(n) * 0.1 + 0.01,  # sums in the last bits depend on their order
+        }
+    )
+    products = pl.DataFrame(
+        {
+            C.PRODUCT: [f"p{i}" for i in range(300)],
+            C.CATEGORY: [f"k{i % 7}" for i in range(300)],
+            PRICE: rng.random(300) * 50 + 1,
+        }
+    )
+    new = pl.DataFrame(
+        {
+            C.PRODUCT: [f"n{i}" for i in range(40)],
+            C.CATEGORY: [f"k{i % 7}" for i in range(40)],
+            PRICE: rng.random(40) * 50 + 1,
+        }
+    )
+    first = discovery_candidates(history, products, new, per_customer=3)
+    for seed in range(5):
+        shuffled = history.sample(fraction=1.0, shuffle=True, seed=seed)
+        assert discovery_candidates(shuffled, products, new, per_customer=3).equals(first)
