@@ -317,3 +317,19 @@ def test_a_source_password_never_reaches_the_prefect_server(pg_shop, tmp_path, m
 
     stored = asyncio.run(parameters())
     assert stored and all(PASSWORD not in repr(p) for p in stored)
+
+
+def test_offers_run_reads_postgres_through_the_cli(pg_shop, tmp_path, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    url, _ = pg_shop
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "offers.toml").write_text(
+        "[als]\nfactors = 8\niterations = 3\n[gate]\nenabled = false\n"
+    )
+    result = CliRunner().invoke(
+        app, ["run", "--home", str(home), "--source", url, "--as-of", str(END)]
+    )
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output and "customers" in result.output
+    assert pl.read_parquet(home / "exports" / "latest" / "shop.parquet").height > 0
