@@ -4,7 +4,7 @@ each, strict (an unknown key is an error). ``flows.config`` puts them together."
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -50,6 +50,16 @@ class ALSSettings(_Strict):
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(2.0, gt=0, description="confidence = 1 + alpha * weight")
     iterations: int = Field(15, gt=0)
+    full_retrain_days: int = Field(
+        0,
+        ge=0,
+        description="0: train from scratch every night; N: refresh the ALS model in charge "
+        "(changed customers, new products) until it descends from a full retrain N days old",
+    )
+
+    def model_params(self) -> dict[str, Any]:
+        """The parameters of the model itself (scheduling settings left out)."""
+        return self.model_dump(exclude={"full_retrain_days"})
 
 
 class BPRSettings(_Strict):

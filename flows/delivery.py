@@ -208,7 +208,7 @@ def _register_models(
                 as_of=as_of,
                 created_at=now,
                 fitted=model,
-                metadata=metadata,
+                metadata={**metadata, **(model.training or {})} if model is fitted else metadata,
                 status=status,
                 scores=decision.registry_entry(label),
                 judge=(outcome.cut, copy) if copy is not None and outcome.cut else None,

@@ -68,16 +68,20 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
     try:
         history = stages.read_history(con, as_of, settings)
         stages.require_history(con, history, as_of, settings)  # says when the data ends
+        spec = stages.model_spec(settings)
+        base = stages.refresh_base(con, settings, as_of, spec)  # None: a full retrain
     finally:
         con.close()
-    spec = stages.model_spec(settings)
     try:
-        fitted = stages.train_model(history.inputs, spec, seed=settings.seed)  # progress bar
+        fitted = stages.build_model(
+            history.inputs, spec, seed=settings.seed, as_of=as_of, base=base
+        )  # progress bar
     except ModelTrainingError as exc:
         raise TrainingError(f"as of {as_of}: {exc}") from exc
     run_logger().info(
-        "trained %s on %d customers x %d products, %d interactions",
+        "trained %s (%s) on %d customers x %d products, %d interactions",
         spec.label,
+        (fitted.training or {}).get("training", "full"),
         len(fitted.users),
         len(fitted.items),
         fitted.user_items.nnz,

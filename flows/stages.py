@@ -7,7 +7,7 @@ import json
 import os
 import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from models import repurchase
 from models.candidates import MODEL_CLASSES, MODEL_KINDS, ItemItemScorer, ModelSpec
 from models.hybrid import HybridScorer
 from models.idmap import IdMap
-from models.recommender import Fitted, Inputs, StoredModel, fit
+from models.recommender import Fitted, Inputs, StoredModel, can_warm_start, fit, prepare, reuse
+from models.refresh import changed_users, refresh_als
 from models.train import library_versions
 
 MODEL_FILE = "model.npz"
@@ -134,10 +135,84 @@ def train_model(inputs: Inputs, spec: ModelSpec, *, seed: int) -> Fitted:
         return fit(inputs, spec, seed=seed, progress=step)
 
 
+@dataclass(frozen=True)
+class RefreshBase:
+    """The ALS model in charge that tonight's model refreshes instead of retraining."""
+
+    current: CurrentModel
+    stored: StoredModel
+    full_as_of: dt.date  # as-of of the full retrain it descends from
+
+
+def refresh_base(
+    con: duckdb.DuckDBPyConnection, settings: Settings, as_of: dt.date, spec: ModelSpec
+) -> RefreshBase | None:
+    """The model to refresh tonight (``als.full_retrain_days``), None: train from scratch.
+
+    Only an ALS model in charge, from an earlier or the same night, with its files and the
+    same parameters (iterations aside), descending from a full retrain fewer than
+    ``full_retrain_days`` days before ``as_of``.
+    """
+    days = settings.als.full_retrain_days
+    if days <= 0 or spec.kind != "als":
+        return None
+    current = current_model(con, as_of)
+    if current is None or current.kind != "als" or current.as_of is None:
+        return None
+    if current.as_of > as_of:
+        return None
+    meta = model_metadata(current)
+    if meta is None:
+        return None
+    full_as_of = dt.date.fromisoformat(str(meta.get("full_retrain_as_of") or current.as_of))
+    if (as_of - full_as_of).days >= days:
+        return None
+    try:
+        stored = load_model(current)
+    except (OffersError, OSError, ValueError):
+        return None
+    if not can_warm_start(stored.spec, spec):
+        return None
+    return RefreshBase(current, stored, full_as_of)
+
+
+def build_model(
+    inputs: Inputs, spec: ModelSpec, *, seed: int, as_of: dt.date, base: RefreshBase | None
+) -> Fitted:
+    """Tonight's model: trained from scratch (``base`` None) or ``base`` refreshed on tonight's
+    data (``models.refresh``); ``training`` says which, for the model's metadata."""
+    if base is None:
+        fitted = train_model(inputs, spec, seed=seed)
+        return replace(fitted, training={"training": "full", "full_retrain_as_of": as_of})
+    assert base.current.as_of is not None
+    prepared = prepare(inputs)
+    translated = reuse(prepared, base.stored)
+    assert translated.known_users is not None and translated.known_items is not None
+    since = as_of_timestamp(base.current.as_of)
+    changed = np.union1d(
+        changed_users(prepared, inputs.interactions, since),
+        np.flatnonzero(~translated.known_users),
+    )
+    changed = changed[np.diff(prepared.user_items.indptr)[changed] > 0]
+    new_items = np.flatnonzero(~translated.known_items)
+    fitted = refresh_als(translated, prepared, changed, new_items)
+    return replace(
+        fitted,
+        spec=spec,
+        training={
+            "training": "incremental",
+            "refreshed_from": base.current.version,
+            "full_retrain_as_of": base.full_as_of,
+            "refreshed_customers": len(changed),
+            "refreshed_products": len(new_items),
+        },
+    )
+
+
 def spec_for(settings: Settings, kind: str) -> ModelSpec:
     """A candidate of ``kind`` with the configured parameters (baselines have none)."""
     if kind == "als":
-        return ModelSpec("als", settings.als.model_dump())
+        return ModelSpec("als", settings.als.model_params())
     if kind == "bpr":
         return ModelSpec("bpr", settings.bpr.model_dump())
     knn = settings.item_knn.model_dump()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -68,6 +69,8 @@ class Fitted:
     known_items: np.ndarray | None = None
     # customers who get lists (signed up before the as-of date); None: every user
     served: np.ndarray | None = None
+    # how tonight's model was built (recorded in its metadata): {"training": "full"|...}
+    training: dict[str, Any] | None = None
 
     @property
     def warm_users(self) -> np.ndarray:

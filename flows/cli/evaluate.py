@@ -188,7 +188,7 @@ def bench(
             f"{made.order_lines:,} order lines in {time.perf_counter() - t0:.1f} s"
         )
     events = sum(pq.ParquetFile(p).metadata.num_rows for p in (source / "events").glob("*.parquet"))
-    params = Settings().als.model_dump()
+    params = Settings().als.model_params()
     job_runs, bare_runs = [], []
     rows = 0
     for i in range(repeat):
