@@ -24,12 +24,16 @@ def configure(*, memory_limit: str | None = None, threads: int | None = None) ->
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the database at ``path`` with the job's schema in place."""
+    """Open (creating if needed) the database at ``path`` with the job's schema in place.
+
+    A read-only connection gets the shared macros (sql/schema/macros.sql) but no schema
+    changes: the tables are whatever the last writing run left."""
     try:
         if read_only:
-            return duckdb.connect(str(path), read_only=True, config=dict(_CONFIG))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), config=dict(_CONFIG))
+            con = duckdb.connect(str(path), read_only=True, config=dict(_CONFIG))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(path), config=dict(_CONFIG))
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise BusyError(
@@ -38,7 +42,9 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
                 f"to finish. DuckDB said: {exc}"
             ) from exc
         raise
-    sqlfiles.run_script(con, "schema/init")
+    if not read_only:
+        sqlfiles.run_script(con, "schema/init")
+    sqlfiles.run_script(con, "schema/macros")  # temp macros: every connection needs its own
     return con
 
 

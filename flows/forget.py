@@ -31,7 +31,8 @@ import polars as pl
 from flows import db, publish, serving, sqlfiles
 from flows.config import Settings
 from flows.errors import OffersError
-from flows.publish import MANIFEST, RUNS, TMP, linked_run
+from flows.manifest import MANIFEST, sha256_file
+from flows.publish import RUNS, TMP, linked_run
 
 ERASURES = "erasures.csv"
 STATUS = "forgotten"  # runs.status of an erasure
@@ -320,7 +321,7 @@ def _filter_export(
             new = {**entry, "bytes": path.stat().st_size}
             if "rows" in entry:  # a table (not the run report)
                 new["rows"] = entry["rows"] - n
-            new["sha256"] = publish.sha256_file(path)
+            new["sha256"] = sha256_file(path)
             if "customers" in entry and kept is not None:
                 new["customers"] = kept.get_column(CUSTOMER).n_unique()
             entries.append(new)

@@ -26,7 +26,6 @@ partial one, and never an export whose offers were rolled back.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -36,23 +35,21 @@ from typing import Any
 
 import polars as pl
 
-from flows import exports, serving
-from models import columns as C
+from flows import serving
+from flows.manifest import (
+    MANIFEST,
+    plain_name,
+    sha256_file,
+    write_extra,
+    write_files,
+    write_serving,
+    write_tables,
+)
 
-MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 RUNS = "runs"
 LATEST = "latest"
 TMP = ".tmp-"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -63,115 +60,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write(
-    folder: Path, name: str, frame: pl.DataFrame, *, layout: str, float_precision: int | None = None
-) -> dict[str, Any]:
-    """``name`` (``.csv``: neutralised, the export dialect; ``.parquet``: raw), fsynced; its
-    manifest entry (file, format, layout, columns, rows, bytes, sha256)."""
-    path = folder / name
-    fmt = path.suffix.lstrip(".")
-    if fmt == "csv":
-        exports.write_csv(frame, path, float_precision=float_precision)
-    else:
-        frame.write_parquet(path, statistics=True)
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-    return {
-        "file": path.name,
-        "format": fmt,
-        "layout": layout,
-        "columns": frame.columns,
-        "rows": frame.height,
-        "bytes": path.stat().st_size,
-        "sha256": sha256_file(path),
-    }
-
-
-def write_tables(folder: Path, tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
-    """Write other tables of the export (e.g. ``goes_with``), long, as CSV and Parquet."""
-    return [
-        {**_write(folder, f"{name}.{fmt}", frame, layout="long"), "table": name}
-        for name, frame in sorted(tables.items())
-        for fmt in ("csv", "parquet")
-    ]
-
-
-def write_extra(folder: Path, extra: dict[str, bytes]) -> list[dict[str, Any]]:
-    """Write other files of the export byte for byte (e.g. the run report), fsynced; their
-    manifest entries (file, format, layout ``file``, bytes, sha256)."""
-    entries = []
-    for name, data in sorted(extra.items()):
-        path = folder / name
-        if not _is_run_id(name) or name == MANIFEST or path.exists():
-            raise ValueError(f"cannot add {name!r} to the export")
-        with path.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        fmt = path.suffix.lstrip(".")
-        digest = hashlib.sha256(data).hexdigest()
-        entries.append(
-            {"file": name, "format": fmt, "layout": "file", "bytes": len(data), "sha256": digest}
-        )
-    return entries
-
-
-def write_serving(
-    folder: Path,
-    lists: dict[str, pl.DataFrame],
-    tables: dict[str, pl.DataFrame],
-    meta: pl.DataFrame,
-) -> dict[str, Any]:
-    """Write ``serving.duckdb``, the shop's copy of the lists (``flows.serving``), checkpointed
-    and closed; its manifest entry (file, format, layout ``tables``, tables, rows, bytes,
-    sha256)."""
-    path = folder / serving.FILE
-    described = serving.write(path, serving.export_tables(lists, tables, meta))
-    return {
-        "file": path.name,
-        "format": serving.FORMAT,
-        "layout": serving.LAYOUT,
-        "tables": described,
-        "rows": sum(t["rows"] for t in described.values()),
-        "bytes": path.stat().st_size,
-        "sha256": sha256_file(path),
-    }
-
-
-def write_files(
-    folder: Path,
-    lists: dict[str, pl.DataFrame],
-    *,
-    catalogue: pl.DataFrame,
-    customers: pl.DataFrame | None = None,
-    slots: dict[str, int] | None = None,
-) -> list[dict[str, Any]]:
-    """Write each channel as ``<channel>.csv``, the wide file an email tool imports (one row
-    per customer, ``flows.exports.wide``), and ``<channel>.parquet``, the long list with every
-    offer column; return one manifest entry per file.
-
-    ``catalogue``: the products' titles, prices and links (``exports.read_catalogue``);
-    ``customers``: customer_id and the contact fields to carry (None: none); ``slots``: list
-    slots of a channel's wide file (a channel not in it: its longest list).
-    """
-    entries = []
-    for channel, frame in sorted(lists.items()):
-        frame = frame.select(*C.OFFER_COLUMNS)
-        longest = int(frame.get_column(C.RANK).max() or 0)
-        k = (slots or {}).get(channel) or max(longest, 1)
-        flat = exports.wide(frame, catalogue, customers, k)
-        meta = {"channel": channel, "customers": flat.height}
-        csv = _write(
-            folder, f"{channel}.csv", flat, layout="wide", float_precision=exports.PRICE_DECIMALS
-        )
-        entries.append({**csv, **meta})
-        entries.append({**_write(folder, f"{channel}.parquet", frame, layout="long"), **meta})
-    return entries
-
-
 def _is_run_id(name: str | None) -> bool:
     """A run id is a plain folder name under ``runs/``: not ``..``, a path or a temp name."""
-    return name is not None and name != "" and not name.startswith(".") and os.sep not in name
+    return plain_name(name)
 
 
 def _check_run_id(run_id: str) -> str:

@@ -32,7 +32,8 @@ import duckdb
 
 from flows import db, sqlfiles, stages
 from flows.config import Settings
-from flows.publish import MANIFEST, RUNS, _fsync_dir, linked_run
+from flows.manifest import MANIFEST
+from flows.publish import RUNS, _fsync_dir, linked_run
 from models import retention
 from models.retention import ModelVersion, RunFolder
 

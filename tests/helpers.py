@@ -9,6 +9,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from models import columns as C
+
 END = dt.date(2025, 6, 1)  # generated shops cover [END - days, END)
 
 DATA_TABLES = (
@@ -153,3 +155,41 @@ def truncate(source: Path, dest: Path, cut: dt.datetime) -> Path:
     for name in ("customers", "products"):
         pl.read_parquet(source / f"{name}.parquet").write_parquet(dest / f"{name}.parquet")
     return dest
+
+
+# --- export folders (tests/test_publish.py, tests/test_retention.py) -----------------------
+
+
+def offer_lists(n_customers: int, tag: str = "", *, digits: int = 1) -> dict[str, pl.DataFrame]:
+    """Shop lists of three offers per customer (``c<i><tag>``, ``i`` zero-padded to ``digits``)
+    and the email lists (each customer's first offer), as a run hands them to an export."""
+    customers = [f"c{i:0{digits}d}{tag}" for i in range(n_customers)]
+    shop = pl.DataFrame(
+        {
+            C.CUSTOMER: [c for c in customers for _ in range(3)],
+            C.RANK: [r for _ in range(n_customers) for r in (1, 2, 3)],
+            C.PRODUCT: [f"p{r}" for _ in range(n_customers) for r in (7, 3, 5)],
+            C.SCORE: [0.9, 0.5, 0.25] * n_customers,
+            C.SOURCE: [C.SOURCE_MODEL, C.SOURCE_MODEL, C.SOURCE_FILL] * n_customers,
+            C.REASON: ["viewed", "viewed", "popular"] * n_customers,
+            C.ANCHOR: ["p1", "p1", None] * n_customers,
+            C.REASON_TEXT: ["Because you viewed p1", "Because you viewed p1", "Popular"]
+            * n_customers,
+            C.SEGMENT: ["active"] * 3 * n_customers,
+        },
+        schema_overrides={C.RANK: pl.Int32},
+    )
+    return {C.CHANNEL_SHOP: shop, C.CHANNEL_EMAIL: shop.filter(pl.col(C.RANK) == 1)}
+
+
+# The products of ``offer_lists``, with the columns an export joins onto the lists.
+EXPORT_CATALOGUE = pl.DataFrame(
+    {
+        C.PRODUCT: ["p3", "p5", "p7"],
+        "title": ["Three", "Five", "Seven"],
+        C.CATEGORY: ["a", "a", "b"],
+        "price": [3.0, 5.5, 7.25],
+        "url": [f"https://shop.example/p/p{i}" for i in (3, 5, 7)],
+        "image_url": [f"https://shop.example/img/p{i}.jpg" for i in (3, 5, 7)],
+    }
+)

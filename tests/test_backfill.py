@@ -18,7 +18,8 @@ from flows import backfill, db, stages
 from flows.cli import app
 from flows.config import load_settings
 from flows.errors import ConfigError, TrainingError
-from flows.publish import MANIFEST, RUNS, verify, write_files
+from flows.manifest import MANIFEST, write_files
+from flows.publish import RUNS, verify
 
 runner = CliRunner()
 FAST = "[als]\nfactors = 8\niterations = 3\n[gate]\nenabled = false\n"

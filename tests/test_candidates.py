@@ -8,13 +8,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.candidates import (
-    CategoryPopularityScorer,
-    DenseScorer,
-    ItemItemScorer,
-    ModelSpec,
-    train,
-)
+from models.candidates import ItemItemScorer, ModelSpec, train
+from models.popularity import CategoryPopularityScorer, DenseScorer
 
 
 @settings(max_examples=150, deadline=None)

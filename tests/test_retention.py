@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import END, rows
+from helpers import END, EXPORT_CATALOGUE, offer_lists, rows
 from typer.testing import CliRunner
 
 from flows import db, publish, sqlfiles, stages
@@ -125,38 +125,8 @@ def test_model_ties_break_by_version_whatever_the_input_order():
 # --- the I/O (flows/retention.py) on fabricated nights -----------------------------------------
 
 
-def lists(n_customers: int = 30) -> dict[str, pl.DataFrame]:
-    shop = pl.DataFrame(
-        {
-            C.CUSTOMER: [f"c{i:03d}" for i in range(n_customers) for _ in range(3)],
-            C.RANK: [r for _ in range(n_customers) for r in (1, 2, 3)],
-            C.PRODUCT: [f"p{r}" for _ in range(n_customers) for r in (7, 3, 5)],
-            C.SCORE: [0.9, 0.5, 0.25] * n_customers,
-            C.SOURCE: [C.SOURCE_MODEL, C.SOURCE_MODEL, C.SOURCE_FILL] * n_customers,
-            C.REASON: ["viewed", "viewed", "popular"] * n_customers,
-            C.ANCHOR: ["p1", "p1", None] * n_customers,
-            C.REASON_TEXT: ["Because you viewed p1"] * 2 * n_customers + ["Popular"] * n_customers,
-            C.SEGMENT: ["active"] * 3 * n_customers,
-        },
-        schema_overrides={C.RANK: pl.Int32},
-    )
-    return {C.CHANNEL_SHOP: shop, C.CHANNEL_EMAIL: shop.filter(pl.col(C.RANK) == 1)}
-
-
-CATALOGUE = pl.DataFrame(
-    {
-        C.PRODUCT: ["p3", "p5", "p7"],
-        "title": ["Three", "Five", "Seven"],
-        C.CATEGORY: ["a", "a", "b"],
-        "price": [3.0, 5.5, 7.25],
-        "url": [f"https://shop.example/p/p{i}" for i in (3, 5, 7)],
-        "image_url": [f"https://shop.example/img/p{i}.jpg" for i in (3, 5, 7)],
-    }
-)
-
-
 def tiny_inputs() -> Inputs:
-    """30 customers who each interacted with the three products of ``CATALOGUE``."""
+    """30 customers who each interacted with the three products of ``EXPORT_CATALOGUE``."""
     customers = [f"c{i:03d}" for i in range(30)]
     products = ["p3", "p5", "p7"]
     pairs = pl.DataFrame(
@@ -166,7 +136,7 @@ def tiny_inputs() -> Inputs:
             C.WEIGHT: [1.0, 2.0, 3.0] * len(customers),
         }
     )
-    catalogue = CATALOGUE.select(C.PRODUCT, C.CATEGORY)
+    catalogue = EXPORT_CATALOGUE.select(C.PRODUCT, C.CATEGORY)
     empty = pl.DataFrame(schema={C.CUSTOMER: pl.String, C.PRODUCT: pl.String})
     return Inputs(
         interactions=pairs,
@@ -196,6 +166,7 @@ def fabricated_night(settings, i: int, fitted) -> str:
     links move and retention runs, as ``flows.delivery._activate`` does."""
     now, as_of = at(i), day(i)
     run_id = stages.new_run_id(now)
+    lists = offer_lists(30, digits=3)  # the customers of tiny_inputs
     con = db.connect(settings.database)
     try:
         with db.transaction(con):
@@ -203,10 +174,10 @@ def fabricated_night(settings, i: int, fitted) -> str:
                 con, settings.models_dir, version=f"als-{as_of:%Y%m%d}-{run_id}", as_of=as_of,
                 created_at=now, fitted=fitted, metadata={}, status="promoted",
             )  # fmt: skip
-            stages.store_offers(con, as_of=as_of, lists=lists(), run_id=run_id, model_version="m")
+            stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version="m")
             manifest = {"created_at": now.isoformat()}
             publish.stage(
-                settings.exports_dir, run_id, as_of, lists(), manifest, catalogue=CATALOGUE
+                settings.exports_dir, run_id, as_of, lists, manifest, catalogue=EXPORT_CATALOGUE
             )
     finally:
         con.close()
