@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from models import columns as C
 from models.rank import top_lists
+from models.topn import top_n
 
 SHRINKAGE = 5.0  # pseudo-purchases pulling a customer's propensity to the shop's
 
@@ -82,10 +83,9 @@ class HybridScorer:
         )
         # explore never offers anything bought, due or not
         never = sp.csr_matrix(user_items, dtype=np.float32) + self.bought[userid]
-        exp_ids, exp_scores = self.explore.recommend(
-            userid, sp.csr_matrix(never), N=k, filter_already_liked_items=True,
-            filter_items=filter_items,
-        )  # fmt: skip
+        exp_ids, exp_scores = top_n(
+            self.explore, userid, sp.csr_matrix(never), k, filter_items=filter_items
+        )
         weight = np.minimum(1.0, self.repeat_weight * self.propensity[userid])
         return fuse(
             (np.atleast_2d(rep_ids), np.atleast_2d(rep_scores)),

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from models import columns as C
 from models.idmap import IdMap
 from models.tiebreak import TIE_MARGIN, settle_ties
+from models.topn import top_n
 
 if TYPE_CHECKING:  # candidates builds on this module (the hybrid fuses ranked lists)
     from models.candidates import Scorer
@@ -58,11 +59,11 @@ def model_lists(
     with threadpool_limits(1, "blas"):
         for start in range(0, len(users), batch_size):
             batch = users[start : start + batch_size]
-            ids, scores = model.recommend(
+            ids, scores = top_n(
+                model,
                 batch,
                 exclusions[batch],
-                N=asked,
-                filter_already_liked_items=True,
+                asked,
                 filter_items=blocked_items if len(blocked_items) else None,
             )
             ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
