@@ -25,8 +25,8 @@ from models import repurchase
 from models.candidates import MODEL_CLASSES, MODEL_KINDS, ItemItemScorer, ModelSpec
 from models.hybrid import HybridScorer
 from models.idmap import IdMap
-from models.recommender import Fitted, Inputs, StoredModel, can_warm_start, fit, prepare, reuse
-from models.refresh import changed_users, refresh_als
+from models.recommender import Fitted, Inputs, StoredModel, can_warm_start, fit, prepare
+from models.refresh import refresh
 from models.train import library_versions
 
 MODEL_FILE = "model.npz"
@@ -149,17 +149,16 @@ def refresh_base(
 ) -> RefreshBase | None:
     """The model to refresh tonight (``als.full_retrain_days``), None: train from scratch.
 
-    Only an ALS model in charge, from an earlier or the same night, with its files and the
-    same parameters (iterations aside), descending from a full retrain fewer than
+    The newest ALS model trained for ``as_of`` or an earlier night, whether the gate put it in
+    charge or not (tonight's model is trained whatever list is published), with its files and
+    the same parameters (iterations aside), descending from a full retrain fewer than
     ``full_retrain_days`` days before ``as_of``.
     """
     days = settings.als.full_retrain_days
     if days <= 0 or spec.kind != "als":
         return None
-    current = current_model(con, as_of)
-    if current is None or current.kind != "als" or current.as_of is None:
-        return None
-    if current.as_of > as_of:
+    current = latest_trained(con, "als", as_of)
+    if current is None or current.as_of is None:
         return None
     meta = model_metadata(current)
     if meta is None:
@@ -185,17 +184,8 @@ def build_model(
         fitted = train_model(inputs, spec, seed=seed)
         return replace(fitted, training={"training": "full", "full_retrain_as_of": as_of})
     assert base.current.as_of is not None
-    prepared = prepare(inputs)
-    translated = reuse(prepared, base.stored)
-    assert translated.known_users is not None and translated.known_items is not None
     since = as_of_timestamp(base.current.as_of)
-    changed = np.union1d(
-        changed_users(prepared, inputs.interactions, since),
-        np.flatnonzero(~translated.known_users),
-    )
-    changed = changed[np.diff(prepared.user_items.indptr)[changed] > 0]
-    new_items = np.flatnonzero(~translated.known_items)
-    fitted = refresh_als(translated, prepared, changed, new_items)
+    fitted, customers, products = refresh(prepare(inputs), inputs.interactions, base.stored, since)
     return replace(
         fitted,
         spec=spec,
@@ -203,8 +193,8 @@ def build_model(
             "training": "incremental",
             "refreshed_from": base.current.version,
             "full_retrain_as_of": base.full_as_of,
-            "refreshed_customers": len(changed),
-            "refreshed_products": len(new_items),
+            "refreshed_customers": customers,
+            "refreshed_products": products,
         },
     )
 
@@ -343,6 +333,20 @@ def current_model(
 ) -> CurrentModel | None:
     """The model in charge for ``as_of`` (None: in charge now, whatever its date)."""
     row = sqlfiles.one(con, "registry/current_model", {"as_of": as_of or LATEST_DAY})
+    if row is None:
+        return None
+    version, kind, model_as_of, path, _metadata, scores, pinned = row
+    return CurrentModel(
+        version, kind, Path(path), json.loads(scores) if scores else {}, pinned, model_as_of
+    )
+
+
+def latest_trained(
+    con: duckdb.DuckDBPyConnection, kind: str, as_of: dt.date
+) -> CurrentModel | None:
+    """The newest registered model of ``kind`` trained for ``as_of`` or earlier, in charge
+    or not (``sql/registry/latest_trained.sql``)."""
+    row = sqlfiles.one(con, "registry/latest_trained", {"kind": kind, "as_of": as_of})
     if row is None:
         return None
     version, kind, model_as_of, path, _metadata, scores, pinned = row

@@ -19,7 +19,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from models import columns as C
-from models.recommender import Fitted
+from models.recommender import Fitted, StoredModel, reuse
 from models.train import TrainingError, check_factors
 
 LAST_AT = "last_at"  # newest interaction of a (customer, product) pair (marts/interactions)
@@ -87,3 +87,20 @@ def refresh_als(
         known_users=None,
         known_items=None,
     )
+
+
+def refresh(
+    prepared: Fitted, interactions: pl.DataFrame, stored: StoredModel, since: dt.datetime
+) -> tuple[Fitted, int, int]:
+    """``stored`` (an ALS model trained earlier) refreshed on ``prepared`` (tonight's maps and
+    matrix): products it never saw are solved, then customers it never saw or with an
+    interaction at or after ``since``. Returns the model and how many customers and products
+    were solved."""
+    translated = reuse(prepared, stored)
+    assert translated.known_users is not None and translated.known_items is not None
+    changed = np.union1d(
+        changed_users(prepared, interactions, since), np.flatnonzero(~translated.known_users)
+    )
+    changed = changed[np.diff(prepared.user_items.indptr)[changed] > 0]
+    new_items = np.flatnonzero(~translated.known_items)
+    return refresh_als(translated, prepared, changed, new_items), len(changed), len(new_items)

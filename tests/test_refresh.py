@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -153,3 +154,23 @@ def test_a_night_after_a_full_retrain_refreshes_the_model(small_shop, tmp_path, 
         assert two["params"] == one["params"]
         shop = pl.read_parquet(home / "exports" / "latest" / "shop.parquet")
         assert "als" in set(shop["source"])
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_the_last_trained_model_is_refreshed_even_when_the_gate_did_not_publish_it(
+    small_shop, tmp_path
+):
+    """Tonight's ALS is trained whatever the gate publishes: with a baseline in charge (here,
+    night 1's model marked rejected: nothing in charge) night 2 still refreshes it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    config = "[als]\nfactors = 16\niterations = 8\nfull_retrain_days = 7\n"
+    (home / "offers.toml").write_text(config + "[gate]\nenabled = false\n")
+    first = nightly(as_of=END - dt.timedelta(days=1), home=str(home), source=str(small_shop))
+    con = duckdb.connect(str(home / "offers.duckdb"))
+    con.execute("update model_versions set status = 'rejected'")
+    con.close()
+    second = nightly(as_of=END, home=str(home), source=str(small_shop))
+    meta = json.loads((home / "models" / second["trained_version"] / "metadata.json").read_text())
+    assert meta["training"] == "incremental"
+    assert meta["refreshed_from"] == first["trained_version"]

@@ -1,16 +1,15 @@
-"""``offers evaluate`` and ``offers bench``: judge candidates offline, time the stages."""
+"""``offers evaluate``: judge candidates offline."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from flows.cli import HomeOption, _fail, _generate, console, out
+from flows.cli import HomeOption, _fail, console, out
 from flows.errors import OffersError
 
 
@@ -40,6 +39,14 @@ def evaluate(
     budget_s: Annotated[float, typer.Option(min=1, help="Time budget of the search.")] = 120,
     trials: Annotated[int, typer.Option(min=1, help="Most configurations the search tries.")] = 25,
     seed: Annotated[int, typer.Option(help="Seed of the search's draws.")] = 0,
+    refresh_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Also judge ALS as an incremental night makes it: trained N days before the "
+            "cut, then refreshed at the cut (the quality cost of als.full_retrain_days).",
+        ),
+    ] = None,
 ) -> None:
     """Judge candidates on a time split: train before AS_OF - N days, score the N days after.
 
@@ -48,7 +55,7 @@ def evaluate(
     """
     from flows import db, stages
     from flows.config import load_settings
-    from flows.evaluate import build_report, holdout
+    from flows.evaluate import build_report, holdout, refreshed_rows
     from flows.evaluate import evaluate as run_evaluation
     from flows.report import write_report
     from flows.search import as_toml, with_interactions
@@ -90,6 +97,8 @@ def evaluate(
         with console.status(f"training and judging {len(specs)} candidates ..."):
             data = holdout(con, settings, as_of=day, days=holdout_days)
             rows = run_evaluation(data, specs, settings)
+            if refresh_days:
+                rows += refreshed_rows(con, data, settings, days=refresh_days)
             if found is not None and found.best is not None:
                 best = found.best
                 variant = with_interactions(settings, best.interactions)
@@ -160,70 +169,3 @@ def evaluate(
         out.print(f"recent popularity on validation: {windows}")
         out.print(chosen["toml"], markup=False, highlight=False)
     out.print(f"report: {json_path} and {html_path}")
-
-
-def bench(
-    work: Annotated[
-        Path, typer.Option(help="Working folder (the shop is kept for re-runs).")
-    ] = Path("bench-work"),
-    customers: Annotated[int, typer.Option(min=100)] = 100_000,
-    products: Annotated[int, typer.Option(min=10)] = 20_000,
-    days: Annotated[int, typer.Option(min=7)] = 60,
-    seed: int = 1,
-    repeat: Annotated[int, typer.Option(min=1, help="Runs per side; medians are shown.")] = 3,
-) -> None:
-    """Time the job's stages against the bare libraries doing the same work, same process."""
-    import pyarrow.parquet as pq
-
-    from flows import bench as B
-    from flows.config import Settings
-
-    end = dt.date(2025, 6, 1)
-    source = work / "source"
-    if not source.exists():
-        t0 = time.perf_counter()
-        made = _generate(source, customers, products, days, seed, end, "parquet")
-        out.print(
-            f"generated {made.customers:,} customers, {made.events:,} events, "
-            f"{made.order_lines:,} order lines in {time.perf_counter() - t0:.1f} s"
-        )
-    events = sum(pq.ParquetFile(p).metadata.num_rows for p in (source / "events").glob("*.parquet"))
-    params = Settings().als.model_params()
-    job_runs, bare_runs = [], []
-    rows = 0
-    for i in range(repeat):
-        with console.status(f"run {i + 1}/{repeat}: the job's stages ..."):
-            steps, rows = B.job_once(source, work / "home", end)
-            job_runs.append(steps)
-        with console.status(f"run {i + 1}/{repeat}: the bare libraries ..."):
-            bare_runs.append(B.bare_once(source, end, params, seed))
-    job, bare = B.summarise(job_runs), B.summarise(bare_runs)
-    table = Table(title=f"median of {repeat} runs, {events:,} events, ALS {params['factors']} "
-                  f"factors x {params['iterations']} iterations, top-{B.K}")  # fmt: skip
-    for col in ("side", "step", "seconds", "peak RSS MB", "throughput"):
-        table.add_column(col, justify="left" if col in ("side", "step") else "right")
-    rate = {
-        "extract": f"{events / job['extract']['seconds']:,.0f} events/s",
-        "offer": f"{rows / B.K / job['offer']['seconds']:,.0f} customers/s",
-        "aggregate": f"{events / bare['aggregate']['seconds']:,.0f} events/s",
-    }
-    for side, figures in (("job", job), ("bare", bare)):
-        for step, f in figures.items():
-            table.add_row(side, step, f"{f['seconds']:.2f}", f"{f['peak_rss_mb']:,.0f}",
-                          rate.get(step, ""))  # fmt: skip
-    out.print(table)
-    job_core = sum(job[s]["seconds"] for s in ("extract", "learn", "offer"))
-    bare_all = sum(f["seconds"] for f in bare.values())
-    job_all = job_core + job["publish"]["seconds"]
-    out.print(
-        f"job extract+learn+offer {job_core:.2f} s vs bare {bare_all:.2f} s: ratio "
-        f"{job_core / bare_all:.2f} (the job also validates, quarantines, decays, applies "
-        f"returns, exclusions, stock and consent); with publish {job_all:.2f} s, ratio "
-        f"{job_all / bare_all:.2f}"
-    )
-    gate_s = job["gate"]["seconds"]
-    out.print(
-        f"gate {gate_s:.2f} s = {gate_s / job['learn']['seconds']:.2f} x learn (every candidate "
-        f"judged on the gate's windows); the night with the gate {job_all + gate_s:.2f} s, "
-        f"ratio {(job_all + gate_s) / bare_all:.2f}"
-    )
