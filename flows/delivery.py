@@ -45,22 +45,8 @@ def publish_task(
     """Register tonight's models, store the offers (and, for tonight's run, the email as
     sent) and publish the export, all or nothing. ``extra_files``: more files of the export,
     by name (the run report, ``flows.run_report``)."""
-    data_window = {
-        k: v.isoformat() if isinstance(v, dt.date) else v for k, v in history.window.items()
-    }
-    counts = {
-        "customers": len(fitted.users),
-        "products": len(fitted.items),
-        "interactions": int(fitted.user_items.nnz),
-        "warm_customers": len(fitted.warm_users),
-    }
-    metadata = {
-        "interactions": settings.interactions.model_dump(),
-        "seed": settings.seed,
-        "data_window": data_window,
-        "counts": counts,
-        "config_hash": settings.config_hash(),
-    }
+    metadata = _model_metadata(settings, history, fitted)
+    data_window, counts = metadata["data_window"], metadata["counts"]
     decision = outcome.decision
     con = db.connect(settings.database)
     written: list[Path] = []
@@ -91,21 +77,15 @@ def publish_task(
                 run_id,
                 as_of,
                 lists,
-                {
-                    "run_id": run_id,
-                    "as_of": as_of.isoformat(),
-                    "created_at": now.isoformat(),
-                    "model_version": version,
-                    "trained_version": trained,
-                    "gate": {
-                        "action": decision.action,
-                        "chosen": decision.chosen,
-                        "reason": decision.reason,
-                    },
-                    "config_hash": settings.config_hash(),
-                    "data_window": data_window,
-                    "columns": list(C.OFFER_COLUMNS),
-                },
+                _manifest_fields(
+                    settings,
+                    run_id=run_id,
+                    as_of=as_of,
+                    now=now,
+                    versions=(version, trained),
+                    decision=decision,
+                    data_window=data_window,
+                ),
                 tables=tables,
                 catalogue=exports.read_catalogue(con),
                 customers=exports.read_contacts(con),
@@ -126,6 +106,49 @@ def publish_task(
         "model_version": version,
         "trained_version": trained,
         "counts": counts,
+    }
+
+
+def _model_metadata(settings: Settings, history: stages.History, fitted: Fitted) -> dict[str, Any]:
+    """What tonight's model files record: settings, seed, data window and counts."""
+    return {
+        "interactions": settings.interactions.model_dump(),
+        "seed": settings.seed,
+        "data_window": {
+            k: v.isoformat() if isinstance(v, dt.date) else v for k, v in history.window.items()
+        },
+        "counts": {
+            "customers": len(fitted.users),
+            "products": len(fitted.items),
+            "interactions": int(fitted.user_items.nnz),
+            "warm_customers": len(fitted.warm_users),
+        },
+        "config_hash": settings.config_hash(),
+    }
+
+
+def _manifest_fields(
+    settings: Settings,
+    *,
+    run_id: str,
+    as_of: dt.date,
+    now: dt.datetime,
+    versions: tuple[str, str],
+    decision: Any,
+    data_window: dict[str, Any],
+) -> dict[str, Any]:
+    """The export manifest's description of the run (besides its files)."""
+    version, trained = versions
+    return {
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "created_at": now.isoformat(),
+        "model_version": version,
+        "trained_version": trained,
+        "gate": {"action": decision.action, "chosen": decision.chosen, "reason": decision.reason},
+        "config_hash": settings.config_hash(),
+        "data_window": data_window,
+        "columns": list(C.OFFER_COLUMNS),
     }
 
 

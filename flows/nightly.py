@@ -26,7 +26,8 @@ from flows.config import Settings, load_settings
 from flows.delivery import publish_task, reconcile_links
 from flows.errors import BusyError, TrainingError, disk_full, redact
 from flows.extract import EntityLoad, extract
-from flows.gating import choose_task, gate_task
+from flows.gating import GateOutcome, choose_task, gate_task
+from flows.stagetimer import timed_stage, watched_stage
 from flows.tasks import run_logger, stage_task
 from models import columns as C
 from models.recommender import Fitted
@@ -211,65 +212,46 @@ def _run_stages(
     summary: dict[str, Any] = {"run_id": run_id, "as_of": as_of.isoformat(), "timings_s": timings}
     status = "failed"
     try:
-        t0 = time.perf_counter()
-        _, reconciled = reconcile_links(settings, older_than=now)  # links follow the committed DB
+        with timed_stage(timings, "reconcile"):
+            _, reconciled = reconcile_links(settings, older_than=now)  # links follow the DB
         if reconciled.changed or reconciled.removed or reconciled.problems:
             summary["reconciled"] = dataclasses.asdict(reconciled)
-        timings["reconcile"] = round(time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        loads = extract_task(settings, run_id, now)
-        timings["extract"] = round(time.perf_counter() - t0, 2)
+        with timed_stage(timings, "extract"):
+            loads = extract_task(settings, run_id, now)
         summary["extract"] = [load.as_dict() for load in loads]
-        t0 = time.perf_counter()
-        history, fitted = learn_task(settings, as_of)
-        timings["learn"] = round(time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        assert fitted.spec is not None
-        outcome = gate_task(settings, as_of, fitted.spec)
-        chosen, in_charge, decision = choose_task(settings, as_of, fitted, outcome.decision)
-        outcome = replace(outcome, decision=decision)
-        summary["gate"] = decision.as_dict()
-        summary["gate"]["seconds"] = outcome.seconds
-        summary["gate"]["warm_started"] = list(outcome.warm_started)
-        timings["gate"] = round(time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        lists, goes_with = offer_task(settings, as_of, history, chosen)
-        timings["offer"] = round(time.perf_counter() - t0, 2)
-        summary["goes_with"] = {
-            "products": goes_with.get_column(C.PRODUCT).n_unique(),
-            "rows": goes_with.height,
-        }
-        summary["offers"] = {ch: frame.height for ch, frame in lists.items()}
-        summary["sources"] = _sources(lists)
-        summary["customers_with_lists"] = {
-            ch: frame.get_column(C.CUSTOMER).n_unique() for ch, frame in lists.items()
-        }
+        with timed_stage(timings, "learn"):
+            history, fitted = learn_task(settings, as_of)
+        with timed_stage(timings, "gate"):
+            chosen, in_charge, outcome = _gate(settings, as_of, fitted, summary)
+        with timed_stage(timings, "offer"):
+            lists, goes_with = offer_task(settings, as_of, history, chosen)
+        summary.update(_list_counts(lists, goes_with))
         # publish checks against the previous night; a failure stops here, nothing published
-        report = run_report.before_publish(
-            settings, summary, as_of=as_of, inputs=history.inputs, fitted=fitted, lists=lists,
-            force=force_publish,
-        )  # fmt: skip
-        t0 = time.perf_counter()
-        summary.update(
-            publish_task(
-                settings,
-                as_of=as_of,
-                run_id=run_id,
-                now=now,
-                history=history,
-                fitted=fitted,
-                chosen=chosen,
-                in_charge=in_charge,
-                outcome=outcome,
-                lists=lists,
-                record_sends=record_sends,
-                goes_with=goes_with,
-                extra_files=report.files(),
+        with watched_stage("checks"):  # timed by the checks themselves, for their report
+            report = run_report.before_publish(
+                settings, summary, as_of=as_of, inputs=history.inputs, fitted=fitted,
+                lists=lists, force=force_publish,
+            )  # fmt: skip
+        with timed_stage(timings, "publish"):
+            summary.update(
+                publish_task(
+                    settings,
+                    as_of=as_of,
+                    run_id=run_id,
+                    now=now,
+                    history=history,
+                    fitted=fitted,
+                    chosen=chosen,
+                    in_charge=in_charge,
+                    outcome=outcome,
+                    lists=lists,
+                    record_sends=record_sends,
+                    goes_with=goes_with,
+                    extra_files=report.files(),
+                )
             )
-        )
-        run_report.artifact(report)
+            run_report.artifact(report)
         summary["sends_recorded"] = record_sends
-        timings["publish"] = round(time.perf_counter() - t0, 2)
         status = "succeeded"
         return summary
     except Exception as exc:
@@ -282,6 +264,36 @@ def _run_stages(
         summary["status"] = status
         summary["elapsed_s"] = round(time.perf_counter() - started, 2)
         _record(settings, summary, as_of=as_of, started_at=now, status=status)
+
+
+def _gate(
+    settings: Settings, as_of: dt.date, fitted: Fitted, summary: dict[str, Any]
+) -> tuple[Fitted, str | None, GateOutcome]:
+    """The gate's verdict and the model that makes tonight's lists; the verdict goes into
+    ``summary["gate"]``."""
+    assert fitted.spec is not None
+    outcome = gate_task(settings, as_of, fitted.spec)
+    chosen, in_charge, decision = choose_task(settings, as_of, fitted, outcome.decision)
+    outcome = replace(outcome, decision=decision)
+    summary["gate"] = decision.as_dict()
+    summary["gate"]["seconds"] = outcome.seconds
+    summary["gate"]["warm_started"] = list(outcome.warm_started)
+    return chosen, in_charge, outcome
+
+
+def _list_counts(lists: dict[str, pl.DataFrame], goes_with: pl.DataFrame) -> dict[str, Any]:
+    """What the run summary says of tonight's lists."""
+    return {
+        "goes_with": {
+            "products": goes_with.get_column(C.PRODUCT).n_unique(),
+            "rows": goes_with.height,
+        },
+        "offers": {ch: frame.height for ch, frame in lists.items()},
+        "sources": _sources(lists),
+        "customers_with_lists": {
+            ch: frame.get_column(C.CUSTOMER).n_unique() for ch, frame in lists.items()
+        },
+    }
 
 
 def _record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -96,20 +97,47 @@ def test_a_typo_in_the_configuration_is_an_error(tmp_path):
     assert "gate.metrik: Extra inputs are not permitted" in result.output
 
 
-def test_bench_compares_the_job_with_the_bare_libraries(tmp_path):
+def test_bench_compares_the_whole_night_with_the_bare_libraries(tmp_path):
+    work = tmp_path / "bench"
     result = runner.invoke(
         app,
-        ["bench", "--work", str(tmp_path / "bench"), "--customers", "300", "--products", "60",
+        ["bench", "--work", str(work), "--customers", "300", "--products", "60",
          "--days", "20", "--repeat", "1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    for step in ("extract", "learn", "gate", "offer", "publish", "aggregate", "matrix", "train"):
+    for stage in ("extract", "learn", "gate", "offer", "checks", "publish"):
+        assert f" {stage} " in result.output
+    for step in ("aggregate", "matrix+train", "recommend"):
         assert f" {step} " in result.output
-    assert " x learn (every candidate judged on the gate's windows)" in result.output
-    assert "events/s" in result.output and "customers/s" in result.output
-    assert "job extract+learn+offer" in result.output and "ratio" in result.output
-    published = tmp_path / "bench" / "home" / "exports" / "latest" / "shop.parquet"
+    assert "whole night" in result.output and "(gate excluded:" in result.output
+    figures = json.loads((work / "bench.json").read_text())
+    (night,) = figures["nights"]
+    assert night["training"] == "full" and night["files_skipped"] == 0
+    assert set(figures["bare"]) == {"aggregate", "matrix", "train", "recommend"}
+    by_stage = {row["stage"]: row for row in night["rows"]}
+    assert by_stage["learn"]["bare"] == "matrix+train"
+    bare_learn = figures["bare"]["matrix"]["seconds"] + figures["bare"]["train"]["seconds"]
+    assert by_stage["learn"]["ratio"] == pytest.approx(by_stage["learn"]["seconds"] / bare_learn)
+    assert night["ratio"] == pytest.approx(night["night_s"] / night["bare_s"])
+    assert night["peak_rss_mb"] > 0 and night["bare_peak_rss_mb"] > 0
+    published = work / "home" / "exports" / "latest" / "shop.parquet"
     assert pl.read_parquet(published).height > 0
+
+
+def test_bench_incremental_night_reads_only_the_new_day_and_refreshes_the_model(tmp_path):
+    work = tmp_path / "bench"
+    result = runner.invoke(
+        app,
+        ["bench", "--work", str(work), "--customers", "300", "--products", "60",
+         "--days", "20", "--repeat", "1", "--incremental"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    first, second = json.loads((work / "bench.json").read_text())["nights"]
+    assert (first["as_of"], first["training"], first["files_skipped"]) == ("2025-05-31", "full", 0)
+    # the second night: every file of the first night skipped, only the last day's files read
+    assert (second["as_of"], second["training"]) == ("2025-06-01", "incremental")
+    assert second["files_skipped"] == 5
+    assert "night 2 (2025-06-01, incremental training)" in result.output
 
 
 def _manifest_version(home: Path) -> str:

@@ -7,8 +7,8 @@ Exit codes: 0 success; 1 unexpected error; 2 bad usage or configuration; 3 bad s
 
 This package holds the shared pieces (``app``, the consoles, ``HomeOption``, ``_fail``); the
 commands live in ``run.py`` (run, demo, generate, backfill), ``status.py`` (status, report),
-``evaluate.py`` (evaluate, bench), ``models.py`` (the registry) and ``importing.py`` (public
-datasets), and are registered at the bottom of this file.
+``evaluate.py`` (evaluate), ``bench.py`` (bench), ``models.py`` (the registry) and
+``importing.py`` (public datasets), and are registered at the bottom of this file.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def _generate(
 
 
 # The commands import the shared pieces above, so they are registered after them.
+from flows.cli import bench as bench_cmds  # noqa: E402
 from flows.cli import evaluate as evaluate_cmds  # noqa: E402
 from flows.cli import forget as forget_cmds  # noqa: E402
 from flows.cli import models as models_cmds  # noqa: E402
@@ -99,7 +100,7 @@ app.command()(run_cmds.run)
 app.command()(run_cmds.demo)
 app.command()(run_cmds.backfill)
 app.command()(evaluate_cmds.evaluate)
-app.command()(evaluate_cmds.bench)
+app.command()(bench_cmds.bench)
 app.command()(soak_cmds.soak)
 app.command()(forget_cmds.forget)
 app.command()(prune_cmds.prune)
