@@ -19,7 +19,7 @@ from models.anchors import anchors
 from models.recommender import Fitted, Inputs, recommend
 from models.variety import cap_categories
 
-OFFER_CHUNK = 200_000  # customers whose candidate pools are held at once
+OFFER_CHUNK = 50_000  # customers whose candidate pools are held at once (about 2.7 GB at 1M)
 NO_TONIGHT = Tonight()
 
 
@@ -132,11 +132,20 @@ def _lists(
     tonight: Tonight,
     fitted: Fitted | None,
 ) -> dict[str, pl.DataFrame]:
+    # the chunk's customers only: every rule is per customer, and a million customers'
+    # consent, segments and sends need not be joined again for each chunk
+    who = pool.select(C.CUSTOMER).unique()
+
+    def theirs(frame: pl.DataFrame | None) -> pl.DataFrame | None:
+        return None if frame is None else frame.join(who, on=C.CUSTOMER, how="semi")
+
+    customers = theirs(inputs.customers)
+    assert customers is not None
     audience = policy.Audience(
-        customers=inputs.customers,
+        customers=customers,
         products=inputs.products,
-        segments=tonight.segments,
-        recently_sent=tonight.recently_sent,
+        segments=theirs(tonight.segments),
+        recently_sent=theirs(tonight.recently_sent),
         discovery=_discovery(pool, inputs, settings, tonight),
     )
     lists = policy.select(pool, audience, channel_rules(settings))

@@ -304,7 +304,7 @@ class ScaleSettings(_Strict):
         "started for the run and closed afterwards (default: one per core)",
     )
     shard_customers: int | None = Field(
-        None, gt=0, description="customers per shard (default: the offer chunk, 200,000)"
+        None, gt=0, description="customers per shard (default: the offer chunk, 50,000)"
     )
 
     @model_validator(mode="after")

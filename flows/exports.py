@@ -103,6 +103,40 @@ def write_csv(frame: pl.DataFrame, path: Path, *, float_precision: int | None = 
     neutralise(frame).write_csv(path, float_precision=float_precision, **CSV_OPTIONS)
 
 
+WIDE_BLOCK = 100_000  # customers pivoted at once into a wide file
+
+
+def write_wide_csv(
+    lists_long: pl.DataFrame,
+    path: Path,
+    catalogue: pl.DataFrame,
+    customers: pl.DataFrame | None,
+    k: int,
+    *,
+    block: int = WIDE_BLOCK,
+) -> int:
+    """``wide(lists_long, ...)`` written to ``path`` as ``write_csv`` writes it (prices to
+    ``PRICE_DECIMALS``), ``block`` customers pivoted at a time so that a million customers'
+    wide rows are never in memory at once; returns the number of rows (customers)."""
+    ordered = lists_long
+    if not ordered.get_column(C.CUSTOMER).cast(pl.String).is_sorted():
+        ordered = ordered.sort(C.CUSTOMER, maintain_order=True)
+    runs = ordered.get_column(C.CUSTOMER).rle().struct.field("len").cum_sum().to_numpy()
+    # row ranges holding whole customers, ``block`` customers each (one, empty, if none)
+    ends = [int(e) for e in runs[block - 1 :: block]]
+    if not ends or ends[-1] != ordered.height:
+        ends.append(ordered.height)
+    options = {**CSV_OPTIONS, "float_precision": PRICE_DECIMALS}
+    written, lo = 0, 0
+    with path.open("wb") as handle:
+        for i, hi in enumerate(ends):
+            flat = wide(ordered.slice(lo, hi - lo), catalogue, customers, k)
+            neutralise(flat).write_csv(handle, **{**options, "include_header": i == 0})
+            written += flat.height
+            lo = hi
+    return written
+
+
 def wide_columns(k: int, contacts: tuple[str, ...] = ()) -> list[str]:
     """The wide file's header: customer_id, segment, the contact fields, then per slot
     1..k product_id_i, title_i, price_i, url_i, image_url_i, reason_i."""

@@ -88,7 +88,10 @@ def assign(
     rows). bought: (customer_id, product_id) bought before. goes_with: (product_id,
     goes_with_id, rank) pairings from ``models.crosssell``.
     """
-    bought_pairs = bought.select(C.CUSTOMER, C.PRODUCT).unique()
+    # only these rows' customers matter: the history of everyone else is never looked at
+    who = rows.select(C.CUSTOMER).unique()
+    bought_pairs = bought.join(who, on=C.CUSTOMER, how="semi").select(C.CUSTOMER, C.PRODUCT)
+    bought_pairs = bought_pairs.unique()
     paired = _goes_with_anchor(rows, bought_pairs, goes_with)
     model_anchor = anchors.select(C.CUSTOMER, C.PRODUCT, pl.col(C.ANCHOR).alias("_model"))
     flagged = (

@@ -129,6 +129,25 @@ def test_wide_csv_matches_the_long_parquet_slot_by_slot(tmp_path):
     }
 
 
+@pytest.mark.parametrize("block", [1, 2, 3, 100])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_the_wide_csv_written_in_blocks_is_the_file_written_at_once(tmp_path, block, shuffled):
+    lists = offers(SHOP | {"c0": ["=p3"], "c4": ["p2", "p3"]}, reasons={"p2": "@cmd"})
+    if shuffled:
+        lists = lists.sample(fraction=1.0, shuffle=True, seed=3)
+    whole = tmp_path / "whole.csv"
+    E.neutralise(E.wide(lists, catalogue(), contacts(), 4)).write_csv(
+        whole, float_precision=E.PRICE_DECIMALS, **E.CSV_OPTIONS
+    )
+    blocked = tmp_path / "blocked.csv"
+    written = E.write_wide_csv(lists, blocked, catalogue(), contacts(), 4, block=block)
+    assert written == 5
+    assert blocked.read_bytes() == whole.read_bytes()
+    empty = tmp_path / "empty.csv"
+    assert E.write_wide_csv(lists.clear(), empty, catalogue(), contacts(), 2) == 0
+    assert empty.read_text().splitlines() == [",".join(E.wide_columns(2, ("country",)))]
+
+
 def test_the_wide_header_is_fixed_by_the_slots_not_by_tonights_lists():
     lists = offers({"c2": ["p5"]})
     wide = E.wide(lists, catalogue(), None, 3)

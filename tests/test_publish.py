@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import EXPORT_CATALOGUE, offer_lists
 
 from flows import publish as P
 from models import columns as C
@@ -16,44 +17,13 @@ from models import columns as C
 DAY = dt.date(2025, 6, 1)
 
 
-def lists(n_customers: int, tag: str = "") -> dict[str, pl.DataFrame]:
-    shop = pl.DataFrame(
-        {
-            C.CUSTOMER: [f"c{i}{tag}" for i in range(n_customers) for _ in range(3)],
-            C.RANK: [r for _ in range(n_customers) for r in (1, 2, 3)],
-            C.PRODUCT: [f"p{r}" for _ in range(n_customers) for r in (7, 3, 5)],
-            C.SCORE: [0.9, 0.5, 0.25] * n_customers,
-            C.SOURCE: [C.SOURCE_MODEL, C.SOURCE_MODEL, C.SOURCE_FILL] * n_customers,
-            C.REASON: ["viewed", "viewed", "popular"] * n_customers,
-            C.ANCHOR: ["p1", "p1", None] * n_customers,
-            C.REASON_TEXT: ["Because you viewed p1", "Because you viewed p1", "Popular"]
-            * n_customers,
-            C.SEGMENT: ["active"] * 3 * n_customers,
-        },
-        schema_overrides={C.RANK: pl.Int32},
-    )
-    return {C.CHANNEL_SHOP: shop, C.CHANNEL_EMAIL: shop.filter(pl.col(C.RANK) == 1)}
-
-
-CATALOGUE = pl.DataFrame(
-    {
-        C.PRODUCT: ["p3", "p5", "p7"],
-        "title": ["Three", "Five", "Seven"],
-        C.CATEGORY: ["a", "a", "b"],
-        "price": [3.0, 5.5, 7.25],
-        "url": [f"https://shop.example/p/p{i}" for i in (3, 5, 7)],
-        "image_url": [f"https://shop.example/img/p{i}.jpg" for i in (3, 5, 7)],
-    }
-)
-
-
 def stage(exports: Path, run_id: str, as_of: dt.date, lists: dict, manifest: dict) -> Path:
-    return P.stage(exports, run_id, as_of, lists, manifest, catalogue=CATALOGUE)
+    return P.stage(exports, run_id, as_of, lists, manifest, catalogue=EXPORT_CATALOGUE)
 
 
 def run(exports: Path, run_id: str, as_of: dt.date = DAY, n: int = 4, tag: str = "") -> Path:
     """Stage and activate, as a run does around its commit."""
-    stage(exports, run_id, as_of, lists(n, tag), {"model_version": "m1"})
+    stage(exports, run_id, as_of, offer_lists(n, tag), {"model_version": "m1"})
     return P.activate(exports, run_id, as_of)
 
 
@@ -88,7 +58,7 @@ def test_export_holds_both_formats_and_a_manifest_that_matches(tmp_path):
         "c0,active,p7,Seven,7.25,https://shop.example/p/p7,https://shop.example/img/p7.jpg,"
         "Because you viewed p1",
     ]
-    assert pl.read_parquet(link / "shop.parquet").equals(lists(4)[C.CHANNEL_SHOP])
+    assert pl.read_parquet(link / "shop.parquet").equals(offer_lists(4)[C.CHANNEL_SHOP])
 
 
 def test_verify_detects_a_changed_file(tmp_path):
@@ -110,7 +80,10 @@ def test_a_failed_write_leaves_the_previous_export_in_place(tmp_path, monkeypatc
     def flaky_write_csv(self, path, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:  # email written, shop half-way: the disk fills up
-            Path(path).write_text("customer_id,rank")
+            if hasattr(path, "write"):  # the wide file is written block by block to a handle
+                path.write(b"customer_id,rank")
+            else:
+                Path(path).write_text("customer_id,rank")
             raise OSError(28, "No space left on device")
         return real_write_csv(self, path, *args, **kwargs)
 
@@ -146,7 +119,7 @@ def folders(exports: Path) -> list[str]:
 def test_a_staged_export_is_verified_but_not_linked_and_discard_removes_it(tmp_path):
     exports = tmp_path / "exports"
     run(exports, "run-1")
-    staged = stage(exports, "run-2", DAY, lists(5), {"model_version": "m2"})
+    staged = stage(exports, "run-2", DAY, offer_lists(5), {"model_version": "m2"})
     assert staged == exports / "runs" / "run-2"
     assert P.verify(staged)["run_id"] == "run-2"
     assert os.readlink(exports / "latest") == "runs/run-1"
@@ -167,7 +140,7 @@ def test_a_failed_verify_leaves_nothing_staged(tmp_path, monkeypatch):
 
     monkeypatch.setattr(P, "verify", corrupted)
     with pytest.raises(ValueError, match="checksum does not match"):
-        stage(exports, "run-1", DAY, lists(2), {})
+        stage(exports, "run-1", DAY, offer_lists(2), {})
     assert folders(exports) == []
 
 
@@ -176,7 +149,7 @@ def test_reconcile_points_the_links_at_what_the_database_publishes(tmp_path):
     nxt = DAY + dt.timedelta(days=1)
     run(exports, "run-1")
     run(exports, "run-2", as_of=nxt)
-    stage(exports, "run-3", nxt, lists(5), {})  # committed, then the link swap failed
+    stage(exports, "run-3", nxt, offer_lists(5), {})  # committed, then the link swap failed
     dead = exports / "runs" / ".tmp-run-0"  # a run killed while writing
     dead.mkdir()
     (dead / "shop.csv").write_text("customer_id")
@@ -194,7 +167,7 @@ def test_reconcile_only_links_exports_that_verify_and_are_that_run(tmp_path):
     exports = tmp_path / "exports"
     nxt = DAY + dt.timedelta(days=1)
     run(exports, "run-1")
-    stage(exports, "run-2", nxt, lists(3), {})
+    stage(exports, "run-2", nxt, offer_lists(3), {})
     shop = exports / "runs" / "run-2" / "shop.csv"
     shop.write_text(shop.read_text() + "c9,4,p1,0.1,als\n")
     result = P.reconcile(exports, {DAY: "run-1", nxt: "run-2"})

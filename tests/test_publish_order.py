@@ -91,8 +91,11 @@ def test_failure_while_writing_files(home, base, monkeypatch):
     real = pl.DataFrame.write_csv
 
     def disk_full(self, path=None, *args, **kwargs):
-        if f"{os.sep}.tmp-" in str(path):
-            Path(path).write_text("customer_id,ra")
+        if f"{os.sep}.tmp-" in str(getattr(path, "name", path)):
+            if hasattr(path, "write"):  # the wide file is written block by block to a handle
+                path.write(b"customer_id,ra")
+            else:
+                Path(path).write_text("customer_id,ra")
             raise OSError(28, "No space left on device")
         return real(self, path, *args, **kwargs)
 
