@@ -77,11 +77,13 @@ def offer_lists(
     starts = range(0, max(len(served), 1), chunk)
     with stage_progress(f"offer lists, {len(served):,} customers", len(starts)) as advance:
         for lo in starts:
-            parts.append(chunk_lists(fitted, inputs, settings, tonight, served[lo : lo + chunk]))
+            part = chunk_lists(fitted, inputs, settings, tonight, served[lo : lo + chunk])
+            # every rule is per customer and a chunk holds whole customers: checked chunk by
+            # chunk, the rule check never joins a million customers' lists at once
+            check_lists(part, inputs, settings, tonight)
+            parts.append(part)
             advance()
-    lists = concat_lists(parts)
-    check_lists(lists, inputs, settings, tonight)
-    return lists
+    return concat_lists(parts)
 
 
 def served_users(fitted: Fitted) -> np.ndarray:

@@ -326,6 +326,7 @@ class CurrentModel:
 
 
 LATEST_DAY = dt.date(9999, 12, 31)
+OFFERS_BLOCK = 2_000_000  # offer rows handed to DuckDB at once
 
 
 def current_model(
@@ -395,22 +396,19 @@ def store_offers(
     run_id: str,
     model_version: str,
 ) -> None:
-    """Replace the ``offers`` rows of ``as_of`` with these lists, in one transaction."""
-    frame = pl.concat(
-        [
-            f.select(*C.OFFER_COLUMNS).with_columns(pl.lit(ch).alias(C.CHANNEL))
-            for ch, f in lists.items()
-        ]
-    )
-    con.register("new_offers", frame.to_arrow())
-    try:
-        sqlfiles.run(
-            con,
-            "publish/replace_offers",
-            {"as_of": as_of, "run_id": run_id, "model_version": model_version},
-        )
-    finally:
-        con.unregister("new_offers")
+    """Replace the ``offers`` rows of ``as_of`` with these lists (inside the caller's
+    transaction), ``OFFERS_BLOCK`` rows at a time: a million customers' lists are never
+    copied whole into Arrow for DuckDB."""
+    sqlfiles.run(con, "publish/delete_offers", {"as_of": as_of})
+    params = {"as_of": as_of, "run_id": run_id, "model_version": model_version}
+    for channel, frame in lists.items():
+        frame = frame.select(*C.OFFER_COLUMNS)
+        for lo in range(0, frame.height, OFFERS_BLOCK):
+            con.register("new_offers", frame.slice(lo, OFFERS_BLOCK).to_arrow())
+            try:
+                sqlfiles.run(con, "publish/insert_offers", {**params, "channel": channel})
+            finally:
+                con.unregister("new_offers")
 
 
 def record_run(

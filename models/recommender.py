@@ -304,15 +304,20 @@ def recommend(
     Lists go to the served customers only (a customer with history but a sign-up date after
     the as-of date gets none); ``users`` (indices) narrows them further (evaluation).
     """
-    warm = fitted.warm_users
-    everyone = np.arange(len(fitted.users)) if fitted.served is None else fitted.served
+    n = len(fitted.users)
+    everyone = np.arange(n) if fitted.served is None else np.unique(fitted.served)
     if users is not None:
-        everyone = np.intersect1d(everyone, users)
-    warm = np.intersect1d(warm, everyone)
+        # a chunk of a million customers: masks cost O(customers), not a sort of the million
+        served = np.zeros(n, dtype=bool)
+        served[everyone] = True
+        users = np.unique(np.asarray(users, dtype=np.int64))
+        everyone = users[served[users]]
+    is_warm = np.zeros(n, dtype=bool)
+    is_warm[fitted.warm_users] = True
     lists = rank.build_lists(
         fitted.model if use_model else None,
-        warm_users=warm,
-        cold_users=np.setdiff1d(everyone, warm),
+        warm_users=everyone[is_warm[everyone]],
+        cold_users=everyone[~is_warm[everyone]],
         exclusions=fitted.exclusions,
         blocked_items=fitted.blocked_items,
         popularity=fitted.popularity,

@@ -1,11 +1,8 @@
--- A run for a date replaces that date's lists (re-runs and backfills are safe).
-delete from offers
-where as_of = cast($as_of as date);
-
+-- One block of one channel's lists (registered as new_offers) into offers.
 insert into offers
 select
     cast($as_of as date) as as_of,
-    channel,
+    $channel as channel,
     customer_id,
     rank,
     product_id,
