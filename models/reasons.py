@@ -169,11 +169,13 @@ def _goes_with_anchor(
         pl.col(other).alias(C.PRODUCT),
         pl.col(C.RANK).alias("_gw"),
     )
+    offered = rows.select(C.CUSTOMER, C.PRODUCT).unique()
+    # from what each customer bought to its partners (fewer rows than from every offer)
     return (
-        rows.select(C.CUSTOMER, C.PRODUCT)
+        bought.select(C.CUSTOMER, pl.col(C.PRODUCT).alias("_paired"))
         .unique()
-        .join(pairs, on=C.PRODUCT)
-        .join(bought.rename({C.PRODUCT: "_paired"}), on=[C.CUSTOMER, "_paired"], how="semi")
+        .join(pairs, on="_paired")
+        .join(offered, on=[C.CUSTOMER, C.PRODUCT], how="semi")
         .sort(C.CUSTOMER, C.PRODUCT, "_gw", "_paired")
         .unique([C.CUSTOMER, C.PRODUCT], keep="first", maintain_order=True)
         .select(C.CUSTOMER, C.PRODUCT, "_paired")
