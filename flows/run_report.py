@@ -92,17 +92,13 @@ def channel_stats(lists: dict[str, pl.DataFrame]) -> dict[str, checks.ChannelSta
 def _drift(
     con: duckdb.DuckDBPyConnection, previous: dt.date, lists: dict[str, pl.DataFrame]
 ) -> dict[str, checks.Drift]:
-    schema = {C.CHANNEL: pl.String, C.CUSTOMER: pl.String, C.PRODUCT: pl.String}
-    parts = [
-        frame.select(pl.lit(channel).alias(C.CHANNEL), C.CUSTOMER, C.PRODUCT)
-        for channel, frame in lists.items()
-    ]
-    tonight = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
-    con.register("report_tonight", tonight.to_arrow())
-    try:
-        found = sqlfiles.rows(con, "report/drift", {"previous": previous})
-    finally:
-        con.unregister("report_tonight")
+    found = []
+    for channel, frame in sorted(lists.items()):  # one channel at a time: no copy of them all
+        con.register("report_tonight", frame.select(C.CUSTOMER, C.PRODUCT).to_arrow())
+        try:
+            found += sqlfiles.rows(con, "report/drift", {"previous": previous, "channel": channel})
+        finally:
+            con.unregister("report_tonight")
     return {channel: checks.Drift(c, n, new) for channel, c, n, new in found}
 
 

@@ -40,6 +40,7 @@ GOES_WITH = "goes_with"
 # lists keyed on customer_id. ``meta`` has no key.
 KEYS: dict[str, str | None] = {GOES_WITH: C.PRODUCT, META: None}
 _FRAME = "serving_frame"  # the name a frame is registered under while its table is created
+BLOCK = 2_000_000  # rows handed to DuckDB at once
 
 
 def key_of(table: str) -> str | None:
@@ -114,13 +115,16 @@ def write(path: Path, tables: dict[str, pl.DataFrame]) -> dict[str, dict[str, An
             key = key_of(table)
             if key is not None and not {key, C.RANK} <= set(frame.columns):
                 key = None
-            frame = _plain(frame if key is None else _in_order(frame, key))
-            con.register(_FRAME, frame.to_arrow())
-            try:
-                names = {"table": table, "frame": _FRAME}
-                sqlfiles.run(con, "serving/create_table", identifiers=names)
-            finally:
-                con.unregister(_FRAME)
+            frame = frame if key is None else _in_order(frame, key)
+            # in blocks: a million customers' lists are never copied whole into Arrow
+            for lo in range(0, max(frame.height, 1), BLOCK):
+                con.register(_FRAME, _plain(frame.slice(lo, BLOCK)).to_arrow())
+                try:
+                    names = {"table": table, "frame": _FRAME}
+                    statement = "serving/create_table" if lo == 0 else "serving/append_rows"
+                    sqlfiles.run(con, statement, identifiers=names)
+                finally:
+                    con.unregister(_FRAME)
             if key is not None:
                 sqlfiles.run(con, "serving/create_index", identifiers={"table": table, "key": key})
             described[table] = {"columns": frame.columns, "rows": frame.height}

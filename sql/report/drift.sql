@@ -1,43 +1,38 @@
--- Tonight's lists (registered as report_tonight: channel, customer_id, product_id) against
--- the published lists of $previous, per channel: the customers with a list in the channel on
--- both nights, tonight's rows of those customers, and how many of those rows are new (their
--- product was not in the customer's list of that channel on $previous). See
--- models/publish_checks.py.
+-- Tonight's list of one channel (registered as report_tonight: customer_id, product_id)
+-- against that channel's published lists of $previous: the customers with a list on both
+-- nights, tonight's rows of those customers, and how many of those rows are new (their
+-- product was not in the customer's list on $previous). No row when no customer continues.
+-- See models/publish_checks.py.
 with previous as (
     select
-        channel,
         customer_id,
         product_id
     from offers
-    where as_of = cast($previous as date)
+    where as_of = cast($previous as date) and channel = $channel
 ),
 
 listed_before as (
-    select distinct
-        channel,
-        customer_id
+    select distinct customer_id
     from previous
 ),
 
 continuing as (
     select
-        tonight.channel,
         tonight.customer_id,
         tonight.product_id
     from report_tonight as tonight
-    semi join listed_before using (channel, customer_id)
+    semi join listed_before using (customer_id)
 ),
 
 final as (
     select
-        continuing.channel,
+        $channel as channel,
         count(distinct continuing.customer_id) as customers,
         count(*) as offers,
         count(*) filter (where previous.product_id is null) as new_offers
     from continuing
-    left join previous using (channel, customer_id, product_id)
-    group by continuing.channel
+    left join previous using (customer_id, product_id)
 )
 
 select * from final
-order by channel;
+where offers > 0;
