@@ -64,14 +64,10 @@ def publish_task(
                 metadata=metadata,
                 written=written,
             )
-            stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version=version)
-            if record_sends:
-                tonight.record_sends(con, as_of=as_of, lists=lists, run_id=run_id)
-            tables = {}
-            if goes_with is not None:
-                tonight.store_goes_with(con, as_of=as_of, lists=goes_with, run_id=run_id)
-                tables["goes_with"] = goes_with
-            # the export is complete and verified before the commit; no link points at it yet
+            tables = {} if goes_with is None else {"goes_with": goes_with}
+            # the export is complete and verified before the commit; no link points at it yet.
+            # It is written before tonight's rows go into DuckDB, which holds them in memory
+            # until the commit (at 1M customers: 3.4 GB; the serving copy adds 1.6 GB)
             stage(
                 settings.exports_dir,
                 run_id,
@@ -92,6 +88,11 @@ def publish_task(
                 slots=exports.slot_counts(settings),
                 extra_files=extra_files,
             )
+            stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version=version)
+            if record_sends:
+                tonight.record_sends(con, as_of=as_of, lists=lists, run_id=run_id)
+            if goes_with is not None:
+                tonight.store_goes_with(con, as_of=as_of, lists=goes_with, run_id=run_id)
     except BaseException:
         for path in written:
             shutil.rmtree(path, ignore_errors=True)
