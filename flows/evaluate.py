@@ -171,7 +171,7 @@ def refreshed_rows(
         "refreshed_customers": customers,
         "refreshed_products": products,
     }
-    label = f"{spec.label} refreshed {days} d after a full retrain"
+    label = f"{spec.kind} refreshed ({days} d)"  # short: the printed table cuts long labels
     return [
         {"candidate": label, "kind": spec.kind, "baseline": False, "params": spec.full_params,
          **row, **timings}
