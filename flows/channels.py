@@ -19,7 +19,7 @@ from models.anchors import anchors
 from models.recommender import Fitted, Inputs, recommend
 from models.variety import cap_categories
 
-OFFER_CHUNK = 50_000  # customers whose candidate pools are held at once (about 2.7 GB at 1M)
+OFFER_CHUNK = 50_000  # customers whose candidate pools are held at once (about 1.1 GB at 1M)
 NO_TONIGHT = Tonight()
 
 

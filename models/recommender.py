@@ -305,11 +305,12 @@ def recommend(
     the as-of date gets none); ``users`` (indices) narrows them further (evaluation).
     """
     n = len(fitted.users)
-    everyone = np.arange(n) if fitted.served is None else np.unique(fitted.served)
-    if users is not None:
+    if users is None:
+        everyone = np.arange(n) if fitted.served is None else np.unique(fitted.served)
+    else:
         # a chunk of a million customers: masks cost O(customers), not a sort of the million
         served = np.zeros(n, dtype=bool)
-        served[everyone] = True
+        served[slice(None) if fitted.served is None else fitted.served] = True
         users = np.unique(np.asarray(users, dtype=np.int64))
         everyone = users[served[users]]
     is_warm = np.zeros(n, dtype=bool)
