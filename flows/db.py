@@ -42,6 +42,7 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
                 f"to finish. DuckDB said: {exc}"
             ) from exc
         raise
+    sqlfiles.run_script(con, "schema/session")
     if not read_only:
         sqlfiles.run_script(con, "schema/init")
     sqlfiles.run_script(con, "schema/macros")  # temp macros: every connection needs its own

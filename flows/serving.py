@@ -110,6 +110,7 @@ def write(path: Path, tables: dict[str, pl.DataFrame]) -> dict[str, dict[str, An
         raise FileExistsError(f"{path} already exists")
     described: dict[str, dict[str, Any]] = {}
     con = duckdb.connect(str(path), config=dict(db._CONFIG))
+    sqlfiles.run_script(con, "schema/session")
     try:
         for table, frame in sorted(tables.items()):
             key = key_of(table)

@@ -52,3 +52,19 @@ def test_every_sql_file_is_used():
         n for n in names if re.match(r"(staging/stg_|merge/|extract/(raw|peek)_|postgres/read_)", n)
     }
     assert names - dynamic <= referenced
+
+
+def test_the_jobs_connections_draw_no_progress_bar(tmp_path):
+    """DuckDB draws a progress bar on stdout for queries over 2 s; unattended logs get none."""
+    from flows import db
+
+    con = db.connect(tmp_path / "offers.duckdb")
+    try:
+        assert con.sql("select current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    finally:
+        con.close()
+    reader = db.connect(tmp_path / "offers.duckdb", read_only=True)
+    try:
+        assert reader.sql("select current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    finally:
+        reader.close()
