@@ -141,10 +141,8 @@ def _lists(
     def theirs(frame: pl.DataFrame | None) -> pl.DataFrame | None:
         return None if frame is None else frame.join(who, on=C.CUSTOMER, how="semi")
 
-    customers = theirs(inputs.customers)
-    assert customers is not None
     audience = policy.Audience(
-        customers=customers,
+        customers=inputs.customers.join(who, on=C.CUSTOMER, how="semi"),
         products=inputs.products,
         segments=theirs(tonight.segments),
         recently_sent=theirs(tonight.recently_sent),

@@ -131,18 +131,26 @@ def evaluate(data: Holdout, specs: list[ModelSpec], settings: Settings) -> list[
     rows: list[dict[str, Any]] = []
     for spec in specs:
         lists, timings = candidate_lists(data, spec, settings, seed=settings.seed)
-        for row in score_lists(data, lists, settings):
-            rows.append(
-                {
-                    "candidate": spec.label,
-                    "kind": spec.kind,
-                    "baseline": spec.is_baseline,
-                    "params": spec.full_params,
-                    **row,
-                    **timings,
-                }
-            )
+        rows += candidate_rows(data, lists, settings, spec, spec.label, timings)
     return rows
+
+
+def candidate_rows(
+    data: Holdout,
+    lists: dict[str, pl.DataFrame],
+    settings: Settings,
+    spec: ModelSpec,
+    label: str,
+    timings: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The report's rows of one candidate: who it is, each score row, its timings."""
+    who = {
+        "candidate": label,
+        "kind": spec.kind,
+        "baseline": spec.is_baseline,
+        "params": spec.full_params,
+    }
+    return [{**who, **row, **timings} for row in score_lists(data, lists, settings)]
 
 
 def refreshed_rows(
@@ -172,11 +180,7 @@ def refreshed_rows(
         "refreshed_products": products,
     }
     label = f"{spec.kind} refreshed ({days} d)"  # short: the printed table cuts long labels
-    return [
-        {"candidate": label, "kind": spec.kind, "baseline": False, "params": spec.full_params,
-         **row, **timings}
-        for row in score_lists(data, lists, settings)
-    ]  # fmt: skip
+    return candidate_rows(data, lists, settings, spec, label, timings)
 
 
 def main_score(rows: list[dict[str, Any]], candidate: str, metric: str, k: int) -> float:

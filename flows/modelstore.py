@@ -106,7 +106,7 @@ def save_model(
 
 @dataclass(frozen=True)
 class CurrentModel:
-    """The registry's model in charge."""
+    """A registered model version (the one in charge, or the newest of a kind)."""
 
     version: str
     kind: str
@@ -123,13 +123,7 @@ def current_model(
     con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None
 ) -> CurrentModel | None:
     """The model in charge for ``as_of`` (None: in charge now, whatever its date)."""
-    row = sqlfiles.one(con, "registry/current_model", {"as_of": as_of or LATEST_DAY})
-    if row is None:
-        return None
-    version, kind, model_as_of, path, _metadata, scores, pinned = row
-    return CurrentModel(
-        version, kind, Path(path), json.loads(scores) if scores else {}, pinned, model_as_of
-    )
+    return _registered(con, "registry/current_model", {"as_of": as_of or LATEST_DAY})
 
 
 def latest_trained(
@@ -137,7 +131,15 @@ def latest_trained(
 ) -> CurrentModel | None:
     """The newest registered model of ``kind`` trained for ``as_of`` or earlier, in charge
     or not (``sql/registry/latest_trained.sql``)."""
-    row = sqlfiles.one(con, "registry/latest_trained", {"kind": kind, "as_of": as_of})
+    return _registered(con, "registry/latest_trained", {"kind": kind, "as_of": as_of})
+
+
+def _registered(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]
+) -> CurrentModel | None:
+    """The version a registry query (one row: version, kind, as_of, path, metadata, scores,
+    pinned) finds, None when it finds none."""
+    row = sqlfiles.one(con, query, params)
     if row is None:
         return None
     version, kind, model_as_of, path, _metadata, scores, pinned = row

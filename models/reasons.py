@@ -173,7 +173,6 @@ def _goes_with_anchor(
     # from what each customer bought to its partners (fewer rows than from every offer)
     return (
         bought.select(C.CUSTOMER, pl.col(C.PRODUCT).alias("_paired"))
-        .unique()
         .join(pairs, on="_paired")
         .join(offered, on=[C.CUSTOMER, C.PRODUCT], how="semi")
         .sort(C.CUSTOMER, C.PRODUCT, "_gw", "_paired")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -77,10 +75,3 @@ class PeakSampler:
         self._stop.set()
         self._thread.join()
         self.sample()
-
-
-@contextmanager
-def peak_rss(*, tree: bool = False) -> Iterator[PeakSampler]:
-    """``with peak_rss() as mem: ...``; ``mem.peak`` holds the highest size seen in the block."""
-    with PeakSampler(tree=tree) as sampler:
-        yield sampler

@@ -54,8 +54,8 @@ def bench(
     job_runs: list[list[dict[str, Any]]] = []
     bare_runs: list[dict[str, Any]] = []
     for i in range(repeat):
-        if split is not None and i:
-            split = shop.split_last_day(source, work / "split")  # the day has to arrive again
+        if split is not None and i:  # the day has to arrive again: the same folders, refilled
+            shop.split_last_day(source, work / "split")
         with console.status(f"run {i + 1}/{repeat}: the job's night(s) ..."):
             job_runs.append(sides.in_child(sides.job_nights, plan))
         with console.status(f"run {i + 1}/{repeat}: the bare libraries ..."):
