@@ -5,12 +5,15 @@ stage reads besides the model is in ``flows.tonight``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
 from flows.config import Settings
 from flows.errors import DataQualityError
 from flows.progress import stage_progress
+from flows.spool import Lists
 from flows.tonight import Tonight
 from models import channels as policy
 from models import columns as C
@@ -66,14 +69,28 @@ def offer_lists(
     tonight: Tonight = NO_TONIGHT,
     chunk: int = OFFER_CHUNK,
 ) -> dict[str, pl.DataFrame]:
+    """``spool_lists`` kept in memory, whole frames per channel (small shops, evaluation)."""
+    return spool_lists(fitted, inputs, settings, tonight=tonight, chunk=chunk).as_dict()
+
+
+def spool_lists(
+    fitted: Fitted,
+    inputs: Inputs,
+    settings: Settings,
+    *,
+    tonight: Tonight = NO_TONIGHT,
+    chunk: int = OFFER_CHUNK,
+    folder: Path | None = None,
+) -> Lists:
     """``channel_lists`` for every served customer, ``chunk`` customers at a time: a pool of
-    ``pool_size`` candidates per customer for a million customers would not fit in memory."""
+    ``pool_size`` candidates per customer for a million customers would not fit in memory.
+    Each checked chunk goes to ``folder`` as Parquet parts (``flows.spool``; None: kept)."""
+    lists = Lists() if folder is None else Lists.spooled(folder)
     if settings.scale.engine == "dask":
         from flows.scaling import offer_lists_sharded  # dask is imported only when configured
 
-        return offer_lists_sharded(fitted, inputs, settings, tonight)
+        return offer_lists_sharded(fitted, inputs, settings, tonight, lists)
     served = served_users(fitted)
-    parts: list[dict[str, pl.DataFrame]] = []
     starts = range(0, max(len(served), 1), chunk)
     with stage_progress(f"offer lists, {len(served):,} customers", len(starts)) as advance:
         for lo in starts:
@@ -81,9 +98,9 @@ def offer_lists(
             # every rule is per customer and a chunk holds whole customers: checked chunk by
             # chunk, the rule check never joins a million customers' lists at once
             check_lists(part, inputs, settings, tonight)
-            parts.append(part)
+            lists.add(part)
             advance()
-    return concat_lists(parts)
+    return lists
 
 
 def served_users(fitted: Fitted) -> np.ndarray:
@@ -98,15 +115,6 @@ def chunk_lists(
     not yet checked: their candidate pool, the channel policy and the reasons."""
     pool = recommend(fitted, pool_size(settings), users=users)
     return _lists(pool, inputs, settings, tonight, fitted)
-
-
-def concat_lists(parts: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
-    """The chunks' lists put together per channel, in chunk order."""
-    frames: dict[str, list[pl.DataFrame]] = {}
-    for part in parts:
-        for channel, frame in part.items():
-            frames.setdefault(channel, []).append(frame)
-    return {channel: pl.concat(chunk) for channel, chunk in frames.items()}
 
 
 def shop_list(

@@ -14,7 +14,9 @@ import polars as pl
 from flows import db, exports, sqlfiles, stages, tonight
 from flows.config import Settings
 from flows.gating import GateOutcome
+from flows.manifest import long_files
 from flows.publish import LATEST, Reconciled, activate, discard, linked_run, reconcile, stage
+from flows.spool import Lists
 from flows.tasks import run_logger, stage_task
 from models import columns as C
 from models.recommender import Fitted
@@ -37,7 +39,7 @@ def publish_task(
     chosen: Fitted,
     in_charge: str | None,
     outcome: GateOutcome,
-    lists: dict[str, pl.DataFrame],
+    lists: Lists,
     record_sends: bool = False,
     goes_with: pl.DataFrame | None = None,
     extra_files: dict[str, bytes] | None = None,
@@ -65,10 +67,9 @@ def publish_task(
                 written=written,
             )
             tables = {} if goes_with is None else {"goes_with": goes_with}
-            # the export is complete and verified before the commit; no link points at it yet.
-            # It is written before tonight's rows go into DuckDB, which holds them in memory
-            # until the commit (at 1M customers: 3.4 GB; the serving copy adds 1.6 GB)
-            stage(
+            # the export is complete and verified before the commit; no link points at it
+            # yet. DuckDB then reads tonight's rows from its Parquet files
+            staged = stage(
                 settings.exports_dir,
                 run_id,
                 as_of,
@@ -88,9 +89,10 @@ def publish_task(
                 slots=exports.slot_counts(settings),
                 extra_files=extra_files,
             )
-            stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version=version)
+            files = long_files(staged, lists.channels)
+            stages.store_offers(con, as_of=as_of, files=files, run_id=run_id, model_version=version)
             if record_sends:
-                tonight.record_sends(con, as_of=as_of, lists=lists, run_id=run_id)
+                tonight.record_sends(con, as_of=as_of, files=files, run_id=run_id)
             if goes_with is not None:
                 tonight.store_goes_with(con, as_of=as_of, lists=goes_with, run_id=run_id)
     except BaseException:

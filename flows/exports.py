@@ -13,6 +13,7 @@ of evaluating it. Parquet files keep the raw values: programs read them, spreads
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import polars as pl
 
 from flows import sqlfiles
 from flows.config import Settings
+from flows.spool import OFFER_SCHEMA
 from models import columns as C
 
 TITLE = "title"
@@ -107,7 +109,7 @@ WIDE_BLOCK = 100_000  # customers pivoted at once into a wide file
 
 
 def write_wide_csv(
-    lists_long: pl.DataFrame,
+    lists_long: pl.DataFrame | Iterable[pl.DataFrame],
     path: Path,
     catalogue: pl.DataFrame,
     customers: pl.DataFrame | None,
@@ -117,24 +119,41 @@ def write_wide_csv(
 ) -> int:
     """``wide(lists_long, ...)`` written to ``path`` as ``write_csv`` writes it (prices to
     ``PRICE_DECIMALS``), ``block`` customers pivoted at a time so that a million customers'
-    wide rows are never in memory at once; returns the number of rows (customers)."""
+    wide rows are never in memory at once; returns the number of rows (customers).
+    ``lists_long`` may come as parts (``flows.spool.Lists.blocks``): each holds whole
+    customers, after those of the part before it."""
+    parts = [lists_long] if isinstance(lists_long, pl.DataFrame) else lists_long
+    options = {**CSV_OPTIONS, "float_precision": PRICE_DECIMALS}
+    written, first = 0, True
+    with path.open("wb") as handle:
+        for part in parts:
+            for rows in _customer_blocks(part, block):
+                if rows.height == 0 and not first:
+                    continue
+                flat = wide(rows, catalogue, customers, k)
+                neutralise(flat).write_csv(handle, **{**options, "include_header": first})
+                written += flat.height
+                first = False
+        if first:  # no part at all: the header alone
+            flat = wide(pl.DataFrame(schema=OFFER_SCHEMA), catalogue, customers, k)
+            neutralise(flat).write_csv(handle, **options)
+    return written
+
+
+def _customer_blocks(lists_long: pl.DataFrame, block: int) -> Iterator[pl.DataFrame]:
+    """``lists_long`` sorted by customer, cut into row ranges of ``block`` whole customers
+    (one, empty, if it has none)."""
     ordered = lists_long
     if not ordered.get_column(C.CUSTOMER).cast(pl.String).is_sorted():
         ordered = ordered.sort(C.CUSTOMER, maintain_order=True)
     runs = ordered.get_column(C.CUSTOMER).rle().struct.field("len").cum_sum().to_numpy()
-    # row ranges holding whole customers, ``block`` customers each (one, empty, if none)
     ends = [int(e) for e in runs[block - 1 :: block]]
     if not ends or ends[-1] != ordered.height:
         ends.append(ordered.height)
-    options = {**CSV_OPTIONS, "float_precision": PRICE_DECIMALS}
-    written, lo = 0, 0
-    with path.open("wb") as handle:
-        for i, hi in enumerate(ends):
-            flat = wide(ordered.slice(lo, hi - lo), catalogue, customers, k)
-            neutralise(flat).write_csv(handle, **{**options, "include_header": i == 0})
-            written += flat.height
-            lo = hi
-    return written
+    lo = 0
+    for hi in ends:
+        yield ordered.slice(lo, hi - lo)
+        lo = hi
 
 
 def wide_columns(k: int, contacts: tuple[str, ...] = ()) -> list[str]:

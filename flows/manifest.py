@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from flows import exports, serving
+from flows.spool import Lists, as_lists
 from models import columns as C
 
 MANIFEST = "manifest.json"
@@ -38,19 +40,23 @@ def _write(
     """``name`` (``.csv``: neutralised, the export dialect; ``.parquet``: raw), fsynced; its
     manifest entry (file, format, layout, columns, rows, bytes, sha256)."""
     path = folder / name
-    fmt = path.suffix.lstrip(".")
-    if fmt == "csv":
+    if path.suffix == ".csv":
         exports.write_csv(frame, path, float_precision=float_precision)
     else:
         frame.write_parquet(path, statistics=True)
+    return _entry(path, layout=layout, columns=frame.columns, rows=frame.height)
+
+
+def _entry(path: Path, *, layout: str, columns: list[str], rows: int) -> dict[str, Any]:
+    """The written file ``path`` fsynced; its manifest entry."""
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
     return {
         "file": path.name,
-        "format": fmt,
+        "format": path.suffix.lstrip("."),
         "layout": layout,
-        "columns": frame.columns,
-        "rows": frame.height,
+        "columns": columns,
+        "rows": rows,
         "bytes": path.stat().st_size,
         "sha256": sha256_file(path),
     }
@@ -59,28 +65,18 @@ def _write(
 def _write_wide(
     folder: Path,
     name: str,
-    frame: pl.DataFrame,
+    blocks: Iterable[pl.DataFrame],
     catalogue: pl.DataFrame,
     customers: pl.DataFrame | None,
     k: int,
 ) -> dict[str, Any]:
     """The wide CSV of one channel (``exports.write_wide_csv``), fsynced; its manifest entry."""
     path = folder / name
-    rows = exports.write_wide_csv(frame, path, catalogue, customers, k)
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
+    rows = exports.write_wide_csv(blocks, path, catalogue, customers, k)
     contacts = (
         tuple(c for c in customers.columns if c != C.CUSTOMER) if customers is not None else ()
     )
-    return {
-        "file": path.name,
-        "format": "csv",
-        "layout": "wide",
-        "columns": exports.wide_columns(k, contacts),
-        "rows": rows,
-        "bytes": path.stat().st_size,
-        "sha256": sha256_file(path),
-    }
+    return _entry(path, layout="wide", columns=exports.wide_columns(k, contacts), rows=rows)
 
 
 def write_tables(folder: Path, tables: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
@@ -114,15 +110,15 @@ def write_extra(folder: Path, extra: dict[str, bytes]) -> list[dict[str, Any]]:
 
 def write_serving(
     folder: Path,
-    lists: dict[str, pl.DataFrame],
+    files: Mapping[str, Path],
     tables: dict[str, pl.DataFrame],
     meta: pl.DataFrame,
 ) -> dict[str, Any]:
-    """Write ``serving.duckdb``, the shop's copy of the lists (``flows.serving``), checkpointed
-    and closed; its manifest entry (file, format, layout ``tables``, tables, rows, bytes,
-    sha256)."""
+    """Write ``serving.duckdb``, the shop's copy of the lists (``flows.serving``; ``files``:
+    channel -> its long Parquet file, written by ``write_files``), checkpointed and closed;
+    its manifest entry (file, format, layout ``tables``, tables, rows, bytes, sha256)."""
     path = folder / serving.FILE
-    described = serving.write(path, serving.export_tables(lists, tables, meta))
+    described = serving.write(path, serving.export_tables(files, tables, meta))
     return {
         "file": path.name,
         "format": serving.FORMAT,
@@ -134,9 +130,14 @@ def write_serving(
     }
 
 
+def long_files(folder: Path, channels: Iterable[str]) -> dict[str, Path]:
+    """Channel -> its long list's Parquet file in the export ``folder`` (``write_files``)."""
+    return {channel: folder / f"{channel}.parquet" for channel in channels}
+
+
 def write_files(
     folder: Path,
-    lists: dict[str, pl.DataFrame],
+    lists: Lists | Mapping[str, pl.DataFrame],
     *,
     catalogue: pl.DataFrame,
     customers: pl.DataFrame | None = None,
@@ -144,19 +145,32 @@ def write_files(
 ) -> list[dict[str, Any]]:
     """Write each channel as ``<channel>.csv``, the wide file an email tool imports (one row
     per customer, ``flows.exports.wide``), and ``<channel>.parquet``, the long list with every
-    offer column; return one manifest entry per file.
+    offer column sorted by customer and rank; return one manifest entry per file. Spooled
+    lists are read a part at a time (``flows.spool``).
 
     ``catalogue``: the products' titles, prices and links (``exports.read_catalogue``);
     ``customers``: customer_id and the contact fields to carry (None: none); ``slots``: list
     slots of a channel's wide file (a channel not in it: its longest list).
     """
+    lists = as_lists(lists)
     entries = []
-    for channel, frame in sorted(lists.items()):
-        frame = frame.select(*C.OFFER_COLUMNS)
-        longest = int(frame.get_column(C.RANK).max() or 0)
-        k = (slots or {}).get(channel) or max(longest, 1)
-        csv = _write_wide(folder, f"{channel}.csv", frame, catalogue, customers, k)
+    for channel in lists.channels:
+        k = (slots or {}).get(channel) or max(_longest(lists, channel), 1)
+        blocks = lists.blocks(channel)
+        csv = _write_wide(folder, f"{channel}.csv", blocks, catalogue, customers, k)
         meta = {"channel": channel, "customers": csv["rows"]}
         entries.append({**csv, **meta})
-        entries.append({**_write(folder, f"{channel}.parquet", frame, layout="long"), **meta})
+        entries.append({**_write_long(folder, f"{channel}.parquet", lists, channel), **meta})
     return entries
+
+
+def _longest(lists: Lists, channel: str) -> int:
+    return int(lists.scan(channel).select(pl.col(C.RANK).max()).collect().item() or 0)
+
+
+def _write_long(folder: Path, name: str, lists: Lists, channel: str) -> dict[str, Any]:
+    """A channel's long list as one Parquet file, streamed from its parts; fsynced; its
+    manifest entry. The serving copy and the database read this file as it is."""
+    path = folder / name
+    lists.scan(channel).sink_parquet(path, statistics=True)
+    return _entry(path, layout="long", columns=list(C.OFFER_COLUMNS), rows=lists.rows_of[channel])

@@ -21,12 +21,13 @@ from typing import Any
 import polars as pl
 from prefect import flow
 
-from flows import channels, db, run_report, stages, tonight
+from flows import channels, db, run_report, spool, stages, tonight
 from flows.config import Settings, load_settings
 from flows.delivery import publish_task, reconcile_links
 from flows.errors import BusyError, TrainingError, disk_full, redact
 from flows.extract import EntityLoad, extract
 from flows.gating import GateOutcome, choose_task, gate_task
+from flows.spool import Lists
 from flows.stagetimer import timed_stage, watched_stage
 from flows.tasks import run_logger, stage_task
 from models import columns as C
@@ -92,24 +93,24 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
 
 @stage_task("offer")
 def offer_task(
-    settings: Settings, as_of: dt.date, history: stages.History, fitted: Fitted
-) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """The channel lists, and the "goes with" lists for product pages."""
+    settings: Settings,
+    as_of: dt.date,
+    history: stages.History,
+    fitted: Fitted,
+    spool_folder: Path | None = None,
+) -> tuple[Lists, pl.DataFrame]:
+    """The channel lists (spooled to ``spool_folder``, ``flows.spool``; None: in memory), and
+    the "goes with" lists for product pages."""
     con = db.connect(settings.database)
     try:
         extras = tonight.read_tonight(con, as_of, history.inputs, settings)
     finally:
         con.close()
-    lists = channels.offer_lists(fitted, history.inputs, settings, tonight=extras)
+    lists = channels.spool_lists(
+        fitted, history.inputs, settings, tonight=extras, folder=spool_folder
+    )
     assert extras.goes_with is not None
     return lists, extras.goes_with
-
-
-def _sources(lists: dict[str, pl.DataFrame]) -> dict[str, dict[str, int]]:
-    return {
-        channel: dict(frame.group_by(C.SOURCE).len().sort(C.SOURCE).iter_rows())
-        for channel, frame in lists.items()
-    }
 
 
 @flow(name="nightly")
@@ -211,6 +212,7 @@ def _run_stages(
     timings: dict[str, float] = {}
     summary: dict[str, Any] = {"run_id": run_id, "as_of": as_of.isoformat(), "timings_s": timings}
     status = "failed"
+    spool.clear(settings.home)  # parts left by a run that was killed (this run holds the lock)
     try:
         with timed_stage(timings, "reconcile"):
             _, reconciled = reconcile_links(settings, older_than=now)  # links follow the DB
@@ -224,7 +226,8 @@ def _run_stages(
         with timed_stage(timings, "gate"):
             chosen, in_charge, outcome = _gate(settings, as_of, fitted, summary)
         with timed_stage(timings, "offer"):
-            lists, goes_with = offer_task(settings, as_of, history, chosen)
+            folder = spool.run_folder(settings.home, run_id)
+            lists, goes_with = offer_task(settings, as_of, history, chosen, folder)
         summary.update(_list_counts(lists, goes_with))
         # publish checks against the previous night; a failure stops here, nothing published
         with watched_stage("checks"):  # timed by the checks themselves, for their report
@@ -261,6 +264,7 @@ def _run_stages(
             raise full from exc
         raise
     finally:
+        spool.clear(settings.home, run_id)
         summary["status"] = status
         summary["elapsed_s"] = round(time.perf_counter() - started, 2)
         _record(settings, summary, as_of=as_of, started_at=now, status=status)
@@ -281,18 +285,16 @@ def _gate(
     return chosen, in_charge, outcome
 
 
-def _list_counts(lists: dict[str, pl.DataFrame], goes_with: pl.DataFrame) -> dict[str, Any]:
+def _list_counts(lists: Lists, goes_with: pl.DataFrame) -> dict[str, Any]:
     """What the run summary says of tonight's lists."""
     return {
         "goes_with": {
             "products": goes_with.get_column(C.PRODUCT).n_unique(),
             "rows": goes_with.height,
         },
-        "offers": {ch: frame.height for ch, frame in lists.items()},
-        "sources": _sources(lists),
-        "customers_with_lists": {
-            ch: frame.get_column(C.CUSTOMER).n_unique() for ch, frame in lists.items()
-        },
+        "offers": {ch: lists.rows_of[ch] for ch in lists.channels},
+        "sources": {ch: dict(sorted(lists.sources_of[ch].items())) for ch in lists.channels},
+        "customers_with_lists": {ch: lists.customers_of[ch] for ch in lists.channels},
     }
 
 

@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ import polars as pl
 from flows import serving
 from flows.manifest import (
     MANIFEST,
+    long_files,
     plain_name,
     sha256_file,
     write_extra,
@@ -45,6 +47,7 @@ from flows.manifest import (
     write_serving,
     write_tables,
 )
+from flows.spool import Lists, as_lists
 
 FORMAT_VERSION = 1
 RUNS = "runs"
@@ -105,7 +108,7 @@ def stage(
     exports_dir: Path,
     run_id: str,
     as_of: dt.date,
-    lists: dict[str, pl.DataFrame],
+    lists: Lists | Mapping[str, pl.DataFrame],
     manifest: dict[str, Any],
     tables: dict[str, pl.DataFrame] | None = None,
     *,
@@ -124,6 +127,7 @@ def stage(
     checksums are re-read against the manifest (which records ``run_id`` and ``as_of``). No link
     points at it yet. On any error nothing of this run is left behind.
     """
+    lists = as_lists(lists)
     runs = exports_dir / RUNS
     staging = runs / f"{TMP}{_check_run_id(run_id)}"
     final = runs / run_id
@@ -138,7 +142,8 @@ def stage(
         ) + write_tables(staging, tables or {})
         files += write_extra(staging, extra_files or {})
         meta = serving.meta_frame(run_id, as_of, manifest)
-        files.append(write_serving(staging, lists, tables or {}, meta))
+        long = long_files(staging, lists.channels)
+        files.append(write_serving(staging, long, tables or {}, meta))
         body = {
             "format_version": FORMAT_VERSION,
             **manifest,

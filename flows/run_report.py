@@ -21,6 +21,7 @@ import json
 import logging
 import resource
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from flows import db, sqlfiles
 from flows.config import Settings
 from flows.errors import PublishCheckError
 from flows.report_markdown import render
+from flows.spool import Lists, as_lists
 from models import columns as C
 from models import publish_checks as checks
 from models import segments as seg
@@ -80,21 +82,21 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger(__name__)
 
 
-def channel_stats(lists: dict[str, pl.DataFrame]) -> dict[str, checks.ChannelStats]:
+def channel_stats(lists: Lists) -> dict[str, checks.ChannelStats]:
     """Customers with a list and rows, per channel of tonight's lists (empty ones left out)."""
     return {
-        channel: checks.ChannelStats(frame.get_column(C.CUSTOMER).n_unique(), frame.height)
-        for channel, frame in sorted(lists.items())
-        if frame.height
+        channel: checks.ChannelStats(lists.customers_of[channel], lists.rows_of[channel])
+        for channel in lists.channels
+        if lists.rows_of[channel]
     }
 
 
 def _drift(
-    con: duckdb.DuckDBPyConnection, previous: dt.date, lists: dict[str, pl.DataFrame]
+    con: duckdb.DuckDBPyConnection, previous: dt.date, lists: Lists
 ) -> dict[str, checks.Drift]:
     found = []
-    for channel, frame in sorted(lists.items()):  # one channel at a time: no copy of them all
-        con.register("report_tonight", frame.select(C.CUSTOMER, C.PRODUCT).to_arrow())
+    for channel in lists.channels:  # one channel at a time; DuckDB scans spooled parts itself
+        con.register("report_tonight", lists.arrow(channel))
         try:
             found += sqlfiles.rows(con, "report/drift", {"previous": previous, "channel": channel})
         finally:
@@ -105,10 +107,11 @@ def _drift(
 def review(
     con: duckdb.DuckDBPyConnection,
     as_of: dt.date,
-    lists: dict[str, pl.DataFrame],
+    lists: Lists | Mapping[str, pl.DataFrame],
     thresholds: checks.Thresholds,
 ) -> Review:
     """Tonight's lists against the newest published night before ``as_of``, and the checks."""
+    lists = as_lists(lists)
     row = sqlfiles.one(con, "report/previous_night", {"as_of": as_of})
     before: dt.date | None = row[0] if row else None
     tonight = channel_stats(lists)
@@ -135,14 +138,12 @@ def email_eligible(
     return seg.email_eligible(inputs.customers, segments, days).len()
 
 
-def coverage(lists: dict[str, pl.DataFrame], served: int, eligible: int) -> dict[str, Any]:
+def coverage(
+    lists: Lists | Mapping[str, pl.DataFrame], served: int, eligible: int
+) -> dict[str, Any]:
     """Share of served customers with a shop list; of e-mail eligible ones with an email or
     a winback list (None where there is nobody to cover)."""
-
-    def customers(*names: str) -> int:
-        frames = [lists[n].select(C.CUSTOMER) for n in names if n in lists]
-        return pl.concat(frames).n_unique() if frames else 0
-
+    customers = as_lists(lists).customers_in
     shop = customers(C.CHANNEL_SHOP)
     emailed = customers(C.CHANNEL_EMAIL, C.CHANNEL_WINBACK)
     return {
@@ -219,7 +220,7 @@ def before_publish(
     as_of: dt.date,
     inputs: Inputs,
     fitted: Fitted,
-    lists: dict[str, pl.DataFrame],
+    lists: Lists,
     force: bool = False,
 ) -> RunReport:
     """Run the publish checks and build the report (see the module doc); records the checks

@@ -22,10 +22,11 @@ import polars as pl
 import pyarrow as pa
 from threadpoolctl import threadpool_limits
 
-from flows.channels import OFFER_CHUNK, check_lists, chunk_lists, concat_lists, served_users
+from flows.channels import OFFER_CHUNK, check_lists, chunk_lists, served_users
 from flows.config import Settings
 from flows.config_sections import ScaleSettings
 from flows.progress import stage_progress
+from flows.spool import Lists
 from flows.tasks import run_logger
 from flows.tonight import Tonight
 from models.recommender import Fitted, Inputs
@@ -44,11 +45,10 @@ def shards(served: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 def offer_lists_sharded(
-    fitted: Fitted, inputs: Inputs, settings: Settings, tonight: Tonight
-) -> dict[str, pl.DataFrame]:
-    """``flows.channels.offer_lists`` with the customers' shards made on Dask workers."""
-    from distributed import as_completed
-
+    fitted: Fitted, inputs: Inputs, settings: Settings, tonight: Tonight, lists: Lists
+) -> Lists:
+    """``flows.channels.spool_lists`` with the customers' shards made on Dask workers; each
+    shard checked and added to ``lists`` in shard order as it arrives."""
     scale = settings.scale
     parts = shards(served_users(fitted), scale.shard_customers or OFFER_CHUNK)
     with dask_client(scale) as client:
@@ -73,11 +73,12 @@ def offer_lists_sharded(
         )
         total = sum(len(p) for p in parts)
         with stage_progress(f"offer lists, {total:,} customers", len(parts)) as advance:
-            for _ in as_completed(futures):
+            for future in futures:  # in shard order: the lists stay in customer order
+                part = future.result()
+                future.release()
+                check_lists(part, inputs, settings, tonight)
+                lists.add(part)
                 advance()
-        done = client.gather(futures)  # in shard order
-    lists = concat_lists(done)
-    check_lists(lists, inputs, settings, tonight)
     return lists
 
 

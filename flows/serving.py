@@ -2,8 +2,9 @@
 
 The shop never opens the job's working database (``offers.duckdb``): a read-only connection from
 another process locks it against the nightly run, which then exits 6. Instead each export holds
-a small DuckDB database written from the frames already in memory (never read back from the
-working database) and published with the rest of the export, atomically, by the link swap:
+a small DuckDB database written from the export's own files (the channels' long Parquet files,
+read by DuckDB; never read back from the working database) and published with the rest of the
+export, atomically, by the link swap:
 
 - one table per channel (``shop``, ``email``, ``winback`` when present): the long list, every
   column of ``models.columns.OFFER_COLUMNS``, sorted by customer_id, rank, indexed on
@@ -22,13 +23,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from flows import db, sqlfiles
+from flows import db, spool, sqlfiles
 from models import columns as C
 
 FILE = "serving.duckdb"
@@ -76,11 +78,12 @@ def meta_frame(run_id: str, as_of: dt.date, manifest: dict[str, Any]) -> pl.Data
 
 
 def export_tables(
-    lists: dict[str, pl.DataFrame], tables: dict[str, pl.DataFrame], meta: pl.DataFrame
-) -> dict[str, pl.DataFrame]:
-    """What the serving copy of an export holds: each channel's long list (OFFER_COLUMNS), the
+    files: Mapping[str, Path], tables: dict[str, pl.DataFrame], meta: pl.DataFrame
+) -> dict[str, pl.DataFrame | Path]:
+    """What the serving copy of an export holds: each channel's long list (OFFER_COLUMNS,
+    ``files``: channel -> the export's ``<channel>.parquet``, sorted by customer_id, rank), the
     export's ``goes_with`` when it has one, and ``meta``."""
-    found = {channel: frame.select(*C.OFFER_COLUMNS) for channel, frame in lists.items()}
+    found: dict[str, pl.DataFrame | Path] = dict(files)
     if GOES_WITH in tables:
         found[GOES_WITH] = tables[GOES_WITH]
     found[META] = meta
@@ -93,42 +96,33 @@ def _plain(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(text).cast(pl.String)) if text else frame
 
 
-def _in_order(frame: pl.DataFrame, key: str) -> pl.DataFrame:
-    """``frame`` sorted by ``key``, rank; the frame itself (no copy) when it already is, as the
-    lists are."""
-    k, r = pl.col(key), pl.col(C.RANK)
-    after = (k > k.shift()) | ((k == k.shift()) & (r > r.shift()))
-    return frame if frame.select(after.fill_null(True).all()).item() else frame.sort(key, C.RANK)
-
-
-def write(path: Path, tables: dict[str, pl.DataFrame]) -> dict[str, dict[str, Any]]:
-    """Create the database ``path`` (it must not exist) with one table per frame, keyed tables
-    sorted by key then rank and indexed on the key (``key_of``); checkpoint it, close it, fsync
-    it and make it read-only on disk. Returns per table its columns and rows (the manifest's
-    ``tables``)."""
+def write(path: Path, tables: Mapping[str, pl.DataFrame | Path]) -> dict[str, dict[str, Any]]:
+    """Create the database ``path`` (it must not exist) with one table per frame or Parquet
+    file, keyed tables sorted by key then rank (a file must already be) and indexed on the key
+    (``key_of``); checkpoint it, close it, fsync it and make it read-only on disk. Returns per
+    table its columns and rows (the manifest's ``tables``)."""
     if path.exists():
         raise FileExistsError(f"{path} already exists")
     described: dict[str, dict[str, Any]] = {}
     con = duckdb.connect(str(path), config=dict(db._CONFIG))
     sqlfiles.run_script(con, "schema/session")
     try:
-        for table, frame in sorted(tables.items()):
+        for table, source in sorted(tables.items()):
+            if isinstance(source, Path):
+                # DuckDB reads the file itself: a million customers' lists never pass
+                # through Python
+                sqlfiles.run(
+                    con, "serving/create_table_from_file", {"path": str(source)}, {"table": table}
+                )
+                columns = list(con.table(table).columns)
+                found = sqlfiles.one(con, "serving/count_rows", identifiers={"table": table})
+                rows = int(found[0]) if found else 0
+            else:
+                columns, rows = _create_from_frame(con, table, source)
             key = key_of(table)
-            if key is not None and not {key, C.RANK} <= set(frame.columns):
-                key = None
-            frame = frame if key is None else _in_order(frame, key)
-            # in blocks: a million customers' lists are never copied whole into Arrow
-            for lo in range(0, max(frame.height, 1), BLOCK):
-                con.register(_FRAME, _plain(frame.slice(lo, BLOCK)).to_arrow())
-                try:
-                    names = {"table": table, "frame": _FRAME}
-                    statement = "serving/create_table" if lo == 0 else "serving/append_rows"
-                    sqlfiles.run(con, statement, identifiers=names)
-                finally:
-                    con.unregister(_FRAME)
-            if key is not None:
+            if key is not None and {key, C.RANK} <= set(columns):
                 sqlfiles.run(con, "serving/create_index", identifiers={"table": table, "key": key})
-            described[table] = {"columns": frame.columns, "rows": frame.height}
+            described[table] = {"columns": columns, "rows": rows}
         sqlfiles.run(con, "serving/checkpoint")
     except BaseException:
         con.close()
@@ -145,6 +139,25 @@ def write(path: Path, tables: dict[str, pl.DataFrame]) -> dict[str, dict[str, An
     os.umask(mask)  # read-only for whoever the run's file access allows (flows/nightly.py)
     path.chmod((stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH) & ~mask)
     return described
+
+
+def _create_from_frame(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
+) -> tuple[list[str], int]:
+    """Table ``table`` from ``frame`` (sorted by its key then rank when it has both), handed
+    to DuckDB in blocks; (its columns, its rows)."""
+    key = key_of(table)
+    if key is not None and {key, C.RANK} <= set(frame.columns):
+        frame = spool.in_order(frame, key)
+    for lo in range(0, max(frame.height, 1), BLOCK):
+        con.register(_FRAME, _plain(frame.slice(lo, BLOCK)).to_arrow())
+        try:
+            names = {"table": table, "frame": _FRAME}
+            statement = "serving/create_table" if lo == 0 else "serving/append_rows"
+            sqlfiles.run(con, statement, identifiers=names)
+        finally:
+            con.unregister(_FRAME)
+    return frame.columns, frame.height
 
 
 def read(path: Path) -> dict[str, pl.DataFrame]:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -87,19 +89,16 @@ def recent_sends(
 
 
 def record_sends(
-    con: duckdb.DuckDBPyConnection, *, as_of: dt.date, lists: dict[str, pl.DataFrame], run_id: str
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.date, files: Mapping[str, Path], run_id: str
 ) -> None:
-    """Remember tonight's e-mails (email and winback) as sent, replacing this date's record."""
+    """Remember tonight's e-mails (email and winback) as sent, replacing this date's record;
+    ``files``: channel -> the export's ``<channel>.parquet`` (``flows.stages.store_offers``)."""
     for channel in EMAIL_CHANNELS:
-        frame = lists.get(channel)
-        if frame is None:
+        path = files.get(channel)
+        if path is None:
             continue
-        con.register("new_sends", frame.select(C.CUSTOMER, C.PRODUCT).to_arrow())
-        try:
-            params = {"channel": channel, "as_of": as_of, "run_id": run_id}
-            sqlfiles.run(con, "publish/record_sends", params)
-        finally:
-            con.unregister("new_sends")
+        params = {"channel": channel, "as_of": as_of, "run_id": run_id, "path": str(path)}
+        sqlfiles.run(con, "publish/record_sends", params)
 
 
 def new_products(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pl.DataFrame:

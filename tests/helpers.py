@@ -182,6 +182,17 @@ def offer_lists(n_customers: int, tag: str = "", *, digits: int = 1) -> dict[str
     return {C.CHANNEL_SHOP: shop, C.CHANNEL_EMAIL: shop.filter(pl.col(C.RANK) == 1)}
 
 
+def parquet_files(folder: Path, lists: dict[str, pl.DataFrame]) -> dict[str, Path]:
+    """Each channel's lists (OFFER_COLUMNS) as ``<folder>/<channel>.parquet``, as an export
+    holds them for ``flows.stages.store_offers``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for channel, frame in lists.items():
+        files[channel] = folder / f"{channel}.parquet"
+        frame.select(*C.OFFER_COLUMNS).write_parquet(files[channel])
+    return files
+
+
 # The products of ``offer_lists``, with the columns an export joins onto the lists.
 EXPORT_CATALOGUE = pl.DataFrame(
     {

@@ -47,6 +47,7 @@ def assert_latest_follows_the_database(home: Path) -> dict:
     assert (manifest["run_id"], manifest["model_version"]) == newest_published(home)
     assert P.linked_run(exports / END.isoformat()) == manifest["run_id"]
     assert not [p.name for p in (exports / "runs").iterdir() if p.name.startswith(".tmp-")]
+    assert not (home / ".spool").exists()  # the run's spooled lists went with it
     return manifest
 
 
@@ -100,6 +101,9 @@ def test_failure_while_writing_files(home, base, monkeypatch):
         return real(self, path, *args, **kwargs)
 
     monkeypatch.setattr(pl.DataFrame, "write_csv", disk_full)
+    killed = home / ".spool" / "run-killed-mid-offer"  # parts a killed run left behind
+    killed.mkdir(parents=True)
+    (killed / "shop-00000.parquet").write_bytes(b"PAR1")
     with pytest.raises(DiskFullError, match="no space left writing") as info:
         rerun(home, base)
     assert info.value.exit_code == 9 and isinstance(info.value.__cause__, OSError)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import END, rows, snapshot
+from helpers import END, parquet_files, rows, snapshot
 from typer.testing import CliRunner
 
 from flows import db, stages
@@ -55,9 +55,8 @@ def test_drift_compares_with_the_newest_published_night_before_tonight(tmp_path)
         day + dt.timedelta(days=1): {"shop": [("a", "p7")]},  # a later backfill: not previous
     }
     for as_of, pairs in nights.items():
-        stages.store_offers(
-            con, as_of=as_of, lists=_lists(pairs), run_id=f"r{as_of:%d}", model_version="m"
-        )
+        files = parquet_files(tmp_path / f"{as_of}", _lists(pairs))
+        stages.store_offers(con, as_of=as_of, files=files, run_id=f"r{as_of:%d}", model_version="m")
     tonight = _lists(
         {
             # a keeps p1 and gets p4 new; b keeps both (reordered); c is new tonight

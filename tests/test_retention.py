@@ -16,6 +16,7 @@ from flows import db, publish, sqlfiles, stages
 from flows import retention as io
 from flows.cli import app
 from flows.config import load_settings
+from flows.manifest import long_files
 from models import columns as C
 from models import retention as policy
 from models.candidates import ModelSpec
@@ -174,11 +175,12 @@ def fabricated_night(settings, i: int, fitted) -> str:
                 con, settings.models_dir, version=f"als-{as_of:%Y%m%d}-{run_id}", as_of=as_of,
                 created_at=now, fitted=fitted, metadata={}, status="promoted",
             )  # fmt: skip
-            stages.store_offers(con, as_of=as_of, lists=lists, run_id=run_id, model_version="m")
             manifest = {"created_at": now.isoformat()}
-            publish.stage(
+            staged = publish.stage(
                 settings.exports_dir, run_id, as_of, lists, manifest, catalogue=EXPORT_CATALOGUE
             )
+            files = long_files(staged, lists)
+            stages.store_offers(con, as_of=as_of, files=files, run_id=run_id, model_version="m")
     finally:
         con.close()
     publish.activate(settings.exports_dir, run_id, as_of)

@@ -1,4 +1,4 @@
--- One block of one channel's lists (registered as new_offers) into offers.
+-- One channel's lists into offers, read from the export's Parquet file of that channel.
 insert into offers
 select
     cast($as_of as date) as as_of,
@@ -14,4 +14,4 @@ select
     anchor_id,
     reason_text,
     segment
-from new_offers;
+from read_parquet($path);

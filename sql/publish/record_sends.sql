@@ -1,4 +1,5 @@
--- Record tonight's email as sent (a re-run of the same date replaces that date's rows).
+-- Record tonight's email as sent (a re-run of the same date replaces that date's rows), read
+-- from the export's Parquet file of the channel.
 delete from sent_offers
 where channel = $channel and as_of = cast($as_of as date);
 
@@ -9,4 +10,4 @@ select
     product_id,
     cast($as_of as date) as as_of,
     $run_id as run_id
-from new_sends;
+from read_parquet($path);
