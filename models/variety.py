@@ -9,6 +9,7 @@ shorter than ``k`` when the pool itself is. One vectorised pass with polars wind
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from models import columns as C
@@ -23,42 +24,64 @@ def cap_categories(
     ``categories``: (product_id, category). Returns the same columns, ranks 1..k. With
     ``cap=None`` it is the first ``k`` of the pool.
     """
-    columns = pool.columns
     if cap is None:
         return pool.filter(pl.col(C.RANK) <= k)
-    within = pl.col("_nth") <= cap
-    return (
-        pool.lazy()
-        .sort(C.CUSTOMER, C.RANK)
-        .join(
-            categories.lazy().select(C.PRODUCT, C.CATEGORY),
-            on=C.PRODUCT,
-            how="left",
-            maintain_order="left",
-        )
-        # integer keys: the pool is sorted by customer, so a run id numbers customers
-        .with_columns(
-            _c=pl.col(C.CUSTOMER).rle_id(),
-            _k=pl.col(C.CATEGORY).fill_null("").cast(pl.Categorical).to_physical(),
-        )
-        .with_columns(_nth=pl.int_range(1, pl.len() + 1).over("_c", "_k"))
-        # within the cap first, then the overflow, each in the pool's order: a product is kept
-        # if it is among the first k within the cap, or among the first (k - those) over it
-        .with_columns(
-            _in=within.cast(pl.Int32).cum_sum().over("_c"),
-            _out=(~within).cast(pl.Int32).cum_sum().over("_c"),
-            _n_in=within.cast(pl.Int32).sum().over("_c"),
-        )
-        .filter(
-            pl.when(within)
-            .then(pl.col("_in") <= k)
-            .otherwise(pl.col("_out") <= k - pl.col("_n_in"))
-        )
-        # the kept products stay in the pool's order (a capped list reads top-down)
-        .with_columns(pl.int_range(1, pl.len() + 1).over("_c").cast(pl.Int32).alias(C.RANK))
-        .select(columns)
-        .collect()
+    ordered = pool if _in_rank_order(pool) else pool.sort(C.CUSTOMER, C.RANK)
+    # integer keys: the pool is sorted by customer, so a run id numbers customers
+    keys = ordered.join(
+        categories.select(C.PRODUCT, C.CATEGORY), on=C.PRODUCT, how="left", maintain_order="left"
+    ).select(
+        pl.col(C.CUSTOMER).rle_id().alias("_c"),
+        pl.col(C.CATEGORY).fill_null("").cast(pl.Categorical).to_physical().alias("_k"),
     )
+    customer = keys.get_column("_c").to_numpy().astype(np.int64)
+    category = keys.get_column("_k").to_numpy().astype(np.int64)
+    within = _nth_of_its_group(customer, category) <= cap
+    # within the cap first, then the overflow, each in the pool's order: a product is kept
+    # if it is among the first k within the cap, or among the first (k - those) over it
+    n_within = np.bincount(customer, weights=within, minlength=customer.max(initial=-1) + 1)
+    keep = np.where(
+        within,
+        _running_count(customer, within) <= k,
+        _running_count(customer, ~within) <= k - n_within[customer],
+    )
+    # the kept products stay in the pool's order (a capped list reads top-down)
+    rank = _running_count(customer[keep], np.ones(int(keep.sum()), dtype=bool))
+    return ordered.filter(pl.Series(keep)).with_columns(pl.Series(C.RANK, rank, dtype=pl.Int32))
+
+
+def _in_rank_order(pool: pl.DataFrame) -> bool:
+    """Whether ``pool`` is sorted by customer, then rank (as candidate pools come)."""
+    c, r = pl.col(C.CUSTOMER), pl.col(C.RANK)
+    after = (c > c.shift()) | ((c == c.shift()) & (r > r.shift()))
+    return bool(pool.select(after.fill_null(True).all()).item())
+
+
+def _nth_of_its_group(customer: np.ndarray, category: np.ndarray) -> np.ndarray:
+    """Per row, 1 + the rows before it with the same (customer, category): a stable sort by
+    the pair, numbered within each run (4x faster than polars' window over two keys)."""
+    pair = (customer << 32) | category
+    order = np.argsort(pair, kind="stable")
+    ranked = pair[order]
+    idx = np.arange(len(pair))
+    starts = np.ones(len(pair), dtype=bool)
+    starts[1:] = ranked[1:] != ranked[:-1]
+    first = np.maximum.accumulate(np.where(starts, idx, 0))
+    nth = np.empty(len(pair), dtype=np.int64)
+    nth[order] = idx - first + 1
+    return nth
+
+
+def _running_count(customer: np.ndarray, flag: np.ndarray) -> np.ndarray:
+    """Per row, how many rows of its customer up to and including it have ``flag`` set
+    (``customer`` sorted: a customer's rows are consecutive)."""
+    total = np.cumsum(flag, dtype=np.int64)
+    if len(customer) == 0:
+        return total
+    starts = np.ones(len(customer), dtype=bool)
+    starts[1:] = customer[1:] != customer[:-1]
+    before = (total - flag)[starts]  # the count before each customer's first row
+    return total - np.repeat(before, np.diff(np.flatnonzero(np.r_[starts, True])))
 
 
 def category_counts(lists: pl.DataFrame, categories: pl.DataFrame) -> pl.DataFrame:

@@ -70,3 +70,39 @@ def test_caps_hold_where_possible_and_lists_stay_full(rows, cap, k):
         most = category_counts(mine, CATEGORIES)["most"].max() if mine.height else 0
         if possible >= mine.height:
             assert most <= cap
+
+
+def walk(products: list[str], category: dict[str, str | None], cap: int, k: int) -> list[str]:
+    """The cap as the module doc says it, one customer at a time in plain Python: keep a product
+    while its category has fewer than ``cap`` kept, then fill from the skipped in pool order."""
+    held: dict[str | None, int] = {}
+    kept, skipped = [], []
+    for p in products:
+        c = category.get(p)  # a product without a category: one group with the uncategorised
+        (kept if held.get(c, 0) < cap else skipped).append(p)
+        held[c] = held.get(c, 0) + 1
+    chosen = set(kept[:k] + skipped[: max(0, k - len(kept))])
+    return [p for p in products if p in chosen]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["u1", "u2", "u3"]), st.sampled_from(
+        [*CATEGORIES[C.PRODUCT].to_list(), "x1", "n1"])), max_size=40),
+    st.integers(1, 4),
+    st.integers(1, 6),
+    st.booleans(),
+)  # fmt: skip
+def test_the_capped_lists_are_the_plain_walk_of_each_pool(rows, cap, k, shuffled):
+    categories = pl.concat([CATEGORIES, pl.DataFrame({C.PRODUCT: ["n1"], C.CATEGORY: [None]})])
+    pairs = list(dict.fromkeys(rows))  # a pool lists a product once per customer
+    pool = pool_frame(sorted(pairs, key=lambda r: r[0]))
+    if shuffled:  # pools out of customer order are sorted first
+        pool = pool.reverse()
+    got = cap_categories(pool, categories, cap=cap, k=k)
+    lookup = dict(categories.iter_rows())
+    for customer in sorted({c for c, _ in pairs}):
+        theirs = [p for c, p in pairs if c == customer]
+        mine = got.filter(pl.col(C.CUSTOMER) == customer)
+        assert mine[C.PRODUCT].to_list() == walk(theirs, lookup, cap, k)
+        assert mine[C.RANK].to_list() == list(range(1, mine.height + 1))
