@@ -22,7 +22,7 @@ import polars as pl
 
 from flows import sqlfiles
 from flows.config import Settings
-from flows.spool import OFFER_SCHEMA
+from flows.spool import OFFER_SCHEMA, in_order
 from models import columns as C
 
 TITLE = "title"
@@ -183,38 +183,40 @@ def wide(
     contacts = (
         tuple(c for c in customers.columns if c != C.CUSTOMER) if customers is not None else ()
     )
-    rows = (
-        lists_long.group_by(C.CUSTOMER)
-        .agg(pl.col(C.SEGMENT).first())
-        .with_columns(pl.col(C.CUSTOMER).cast(pl.String), pl.col(C.SEGMENT).cast(pl.String))
+    ordered = in_order(lists_long.with_columns(pl.col(C.CUSTOMER).cast(pl.String)), C.CUSTOMER)
+    rows = ordered.filter(pl.col(C.CUSTOMER).is_first_distinct()).select(
+        C.CUSTOMER, pl.col(C.SEGMENT).cast(pl.String)
     )
     if customers is not None:
-        rows = rows.join(customers, on=C.CUSTOMER, how="left", validate="1:1")
-    if lists_long.height:
-        rows = rows.join(_pivot_slots(lists_long, catalogue), on=C.CUSTOMER, how="left")
-    types = {f"{field}_{i}": dtype for i in range(1, k + 1) for field, dtype in SLOT_FIELDS}
-    return rows.select(
-        pl.col(name) if name in rows.columns else pl.lit(None, dtype=types[name]).alias(name)
-        for name in wide_columns(k, contacts)
-    ).sort(C.CUSTOMER)
+        rows = rows.join(
+            customers, on=C.CUSTOMER, how="left", validate="1:1", maintain_order="left"
+        )
+    slots = _slot_columns(ordered, catalogue, rows.height, k)
+    return rows.with_columns(*slots).select(wide_columns(k, contacts))
 
 
-def _pivot_slots(lists_long: pl.DataFrame, catalogue: pl.DataFrame) -> pl.DataFrame:
-    """customer_id and ``<field>_<rank>`` for every rank that occurs (pivoted, not looped)."""
+def _slot_columns(
+    ordered: pl.DataFrame, catalogue: pl.DataFrame, n: int, k: int
+) -> list[pl.Series]:
+    """``<field>_<i>`` for slots 1..k of the ``n`` customers of ``ordered`` (sorted by
+    customer, then rank): each slot's values put at its customers' rows (no pivot), null
+    where a list is shorter."""
     types = dict(SLOT_FIELDS)
     shown = catalogue.select(
         *(pl.col(c).cast(types[c]) for c in (C.PRODUCT, TITLE, URL, IMAGE_URL)),
         pl.col(PRICE).cast(pl.Float64).round(PRICE_DECIMALS),
     )
-    slots = lists_long.select(
-        C.CUSTOMER,
+    slots = ordered.select(
+        pl.col(C.CUSTOMER).rle_id().alias("_row"),
         C.RANK,
         pl.col(C.PRODUCT).cast(pl.String),
         pl.col(C.REASON_TEXT).cast(pl.String).alias(SLOT_REASON),
-    ).join(shown, on=C.PRODUCT, how="left", validate="m:1")
-    return slots.pivot(
-        on=C.RANK,
-        index=C.CUSTOMER,
-        values=[field for field, _ in SLOT_FIELDS],
-        separator="_",
-    )
+    ).join(shown, on=C.PRODUCT, how="left", validate="m:1", maintain_order="left")
+    columns = []
+    for i in range(1, k + 1):
+        at = slots.filter(pl.col(C.RANK) == i)
+        where = at.get_column("_row")
+        for field, dtype in SLOT_FIELDS:
+            empty = pl.repeat(None, n, dtype=dtype, eager=True).alias(f"{field}_{i}")
+            columns.append(empty.scatter(where, at.get_column(field)) if at.height else empty)
+    return columns

@@ -95,8 +95,17 @@ def _drift(
     con: duckdb.DuckDBPyConnection, previous: dt.date, lists: Lists
 ) -> dict[str, checks.Drift]:
     found = []
-    for channel in lists.channels:  # one channel at a time; DuckDB scans spooled parts itself
-        con.register("report_tonight", lists.arrow(channel))
+    for channel in lists.channels:  # one channel at a time
+        files = lists.files(channel)
+        # spooled parts are read by DuckDB's own Parquet reader (columns pushed down, within
+        # its memory limit); with a pyarrow dataset over them a 1M night's drift check hit
+        # DuckDB's 2 GB limit
+        tonight = (
+            con.read_parquet([str(f) for f in files])
+            if files is not None
+            else lists.frame(channel).select(C.CUSTOMER, C.PRODUCT).to_arrow()
+        )
+        con.register("report_tonight", tonight)
         try:
             found += sqlfiles.rows(con, "report/drift", {"previous": previous, "channel": channel})
         finally:

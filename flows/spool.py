@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.dataset as ds
 
 from models import columns as C
 
@@ -99,10 +97,10 @@ class Lists:
 
     def scan(self, channel: str) -> pl.LazyFrame:
         """The channel's whole list, lazily (OFFER_COLUMNS, customer and rank order)."""
-        parts = self.parts.get(channel, [])
-        files = [p for p in parts if isinstance(p, Path)]
-        if parts and len(files) == len(parts):
+        files = self.files(channel)
+        if files is not None:
             return pl.scan_parquet(files)
+        parts = self.parts.get(channel, [])
         frames = [p.lazy() if isinstance(p, pl.DataFrame) else pl.scan_parquet(p) for p in parts]
         return pl.concat(frames) if frames else _empty().lazy()
 
@@ -115,13 +113,14 @@ class Lists:
         for part in self.parts.get(channel, []):
             yield pl.read_parquet(part) if isinstance(part, Path) else part
 
-    def arrow(self, channel: str) -> pa.Table | ds.Dataset:
-        """The channel for DuckDB to scan: a dataset over the parts' files (DuckDB reads only
-        the columns a query names), or the frames as one Arrow table."""
+    def files(self, channel: str) -> list[Path] | None:
+        """The channel's part files, in customer order; None when it is held in memory."""
         parts = self.parts.get(channel, [])
-        if parts and all(isinstance(p, Path) for p in parts):
-            return ds.dataset([str(p) for p in parts], format="parquet")
-        return self.frame(channel).to_arrow()
+        return (
+            [p for p in parts if isinstance(p, Path)]
+            if parts and all(isinstance(p, Path) for p in parts)
+            else None
+        )
 
     def customers_in(self, *channels: str) -> int:
         """Customers with a list in any of ``channels``."""

@@ -20,6 +20,7 @@ from flows.cli import app
 from flows.errors import PublishCheckError
 from flows.nightly import nightly
 from flows.run_report import ARTIFACT_KEY, REPORT_JSON, REPORT_MD, review
+from flows.spool import Lists
 from models import columns as C
 from models.publish_checks import Drift, Thresholds
 
@@ -66,6 +67,9 @@ def test_drift_compares_with_the_newest_published_night_before_tonight(tmp_path)
         }
     )
     found = review(con, day, tonight, Thresholds())
+    spooled = Lists.spooled(tmp_path / "spool")  # as the offer stage hands them over
+    spooled.add(tonight)
+    assert review(con, day, spooled, Thresholds()) == found
     con.close()
     assert found.previous_as_of == day - dt.timedelta(days=1)
     assert {ch: (s.customers, s.rows) for ch, s in found.previous.items()} == {
