@@ -100,8 +100,7 @@ class Lists:
         files = self.files(channel)
         if files is not None:
             return pl.scan_parquet(files)
-        parts = self.parts.get(channel, [])
-        frames = [p.lazy() if isinstance(p, pl.DataFrame) else pl.scan_parquet(p) for p in parts]
+        frames = [p.lazy() for p in self.parts.get(channel, []) if isinstance(p, pl.DataFrame)]
         return pl.concat(frames) if frames else _empty().lazy()
 
     def frame(self, channel: str) -> pl.DataFrame:
@@ -115,12 +114,8 @@ class Lists:
 
     def files(self, channel: str) -> list[Path] | None:
         """The channel's part files, in customer order; None when it is held in memory."""
-        parts = self.parts.get(channel, [])
-        return (
-            [p for p in parts if isinstance(p, Path)]
-            if parts and all(isinstance(p, Path) for p in parts)
-            else None
-        )
+        files = [p for p in self.parts.get(channel, []) if isinstance(p, Path)]
+        return files if files and len(files) == len(self.parts[channel]) else None
 
     def customers_in(self, *channels: str) -> int:
         """Customers with a list in any of ``channels``."""
@@ -143,7 +138,7 @@ def in_order(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 
 
 def as_lists(lists: Lists | Mapping[str, pl.DataFrame]) -> Lists:
-    """``lists`` as ``Lists`` (whole frames are kept in memory as they are)."""
+    """``lists`` as ``Lists`` (whole frames are kept in memory, sorted by customer, rank)."""
     return lists if isinstance(lists, Lists) else Lists.of(lists)
 
 
