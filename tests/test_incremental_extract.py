@@ -189,3 +189,20 @@ def test_cli_full_extract_flag_is_passed_and_skips_are_shown(monkeypatch, tmp_pa
     assert result.exit_code == 0, result.output
     assert seen["full_extract"] is True
     assert "41 files" in result.output
+
+
+def test_the_same_event_in_two_files_of_one_load_is_stored_once(tmp_path):
+    frames = tiny_frames()
+    events = frames.pop("events")
+    source = write_source(tmp_path / "src", frames)
+    write_part(source, "events", "part-00000.csv", events)
+    write_part(source, "events", "part-00001.csv", pl.concat([events.head(2), new_events(1)]))
+    db = tmp_path / "offers.duckdb"
+    first = load(db, source)
+    # a repeat across files is not a bad row: it is simply already known
+    assert first["events"].rows_read == events.height + 3
+    assert first["events"].inserted == events.height + 1 and first["events"].quarantined == 0
+    assert rows(db, "select count(*) from events") == [(events.height + 1,)]
+    again = load(db, source, run_id="r2", incremental=False)  # every file read again
+    assert again["events"].inserted == 0
+    assert rows(db, "select count(*) from events") == [(events.height + 1,)]

@@ -1,4 +1,6 @@
 -- Append clean events that are not stored yet, so loading the same files twice writes nothing.
+-- An event is all of its columns: EXCEPT (a set difference) also drops the batch's own repeats
+-- (the same event in two files).
 create or replace temp table changed_rows as
 with clean as (
     select
@@ -9,7 +11,6 @@ with clean as (
         session_id
     from {{ stg }}
     where _reason is null
-    qualify row_number() over (partition by customer_id, product_id, event_type, occurred_at, session_id order by _file desc, _row desc) = 1
 ),
 
 stored as (
