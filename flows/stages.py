@@ -251,8 +251,8 @@ def store_offers(
     """Replace the ``offers`` rows of ``as_of`` with each channel's long list, read by DuckDB
     from its Parquet file (``files``: channel -> the export's ``<channel>.parquet``), inside
     the caller's transaction. What the database holds is what the export holds; no rows pass
-    through Python (handed over as Arrow, DuckDB kept 3.4 GB of a million customers' lists
-    until the commit; read from Parquet it writes them to the file as it goes)."""
+    through Python (handed over as Arrow blocks, DuckDB held about 3 GB of a million
+    customers' lists until the commit; read from Parquet it writes them out as it goes)."""
     sqlfiles.run(con, "publish/delete_offers", {"as_of": as_of})
     params = {"as_of": as_of, "run_id": run_id, "model_version": model_version}
     for channel, path in files.items():
