@@ -187,7 +187,17 @@ def texts(
     """``rows`` (with reason, anchor_id) plus ``reason_text``, each code's template filled in.
 
     catalogue: (product_id, title, category); a missing title reads as the product id.
+    A text depends only on (reason, product, anchor): it is made once per distinct triple
+    (124,000 of the 1,000,000 rows of a 50,000-customer chunk at 1M) and joined back.
     """
+    keys = [C.REASON, C.PRODUCT, C.ANCHOR]
+    distinct = _texts(rows.select(keys).unique(), catalogue, templates)
+    return rows.join(distinct, on=keys, how="left", nulls_equal=True, maintain_order="left")
+
+
+def _texts(
+    rows: pl.DataFrame, catalogue: pl.DataFrame, templates: dict[str, str] | None
+) -> pl.DataFrame:
     templates = {**DEFAULT_TEMPLATES, **(templates or {})}
     names = catalogue.select(
         C.PRODUCT,
