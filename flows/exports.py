@@ -22,8 +22,9 @@ import polars as pl
 
 from flows import sqlfiles
 from flows.config import Settings
-from flows.spool import OFFER_SCHEMA, in_order
+from flows.spool import OFFER_SCHEMA
 from models import columns as C
+from models.rank import in_order
 
 TITLE = "title"
 PRICE = "price"

@@ -30,8 +30,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flows import db, spool, sqlfiles
+from flows import db, sqlfiles
 from models import columns as C
+from models.rank import in_order
 
 FILE = "serving.duckdb"
 FORMAT = "duckdb"
@@ -148,7 +149,7 @@ def _create_from_frame(
     to DuckDB in blocks; (its columns, its rows)."""
     key = key_of(table)
     if key is not None and {key, C.RANK} <= set(frame.columns):
-        frame = spool.in_order(frame, key)
+        frame = in_order(frame, key)
     for lo in range(0, max(frame.height, 1), BLOCK):
         con.register(_FRAME, _plain(frame.slice(lo, BLOCK)).to_arrow())
         try:

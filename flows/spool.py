@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from models import columns as C
+from models.rank import in_order
 
 SPOOL = ".spool"  # under the home folder: one sub-folder per run, removed when it ends
 
@@ -127,14 +128,6 @@ class Lists:
 
     def as_dict(self) -> dict[str, pl.DataFrame]:
         return {channel: self.frame(channel) for channel in self.channels}
-
-
-def in_order(frame: pl.DataFrame, key: str) -> pl.DataFrame:
-    """``frame`` sorted by ``key``, rank; the frame itself (no copy) when it already is, as the
-    lists are."""
-    k, r = pl.col(key), pl.col(C.RANK)
-    after = (k > k.shift()) | ((k == k.shift()) & (r > r.shift()))
-    return frame if frame.select(after.fill_null(True).all()).item() else frame.sort(key, C.RANK)
 
 
 def as_lists(lists: Lists | Mapping[str, pl.DataFrame]) -> Lists:

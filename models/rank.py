@@ -190,6 +190,14 @@ def build_lists(
     return pl.concat(parts).select(C.USER_IDX, C.ITEM_IDX, C.SCORE, C.RANK, C.SOURCE)
 
 
+def in_order(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """``frame`` sorted by ``key``, rank; the frame itself (no copy) when it already is, as
+    candidate pools and offer lists come."""
+    k, r = pl.col(key), pl.col(C.RANK)
+    after = (k > k.shift()) | ((k == k.shift()) & (r > r.shift()))
+    return frame if frame.select(after.fill_null(True).all()).item() else frame.sort(key, C.RANK)
+
+
 def to_offers(lists: pl.DataFrame, users: IdMap, items: IdMap) -> pl.DataFrame:
     """Replace indices with external ids: (customer_id, rank, product_id, score, source)."""
     # indices are positions in the maps: a gather, not a hash join. Maps built fresh are

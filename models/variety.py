@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from models import columns as C
+from models.rank import in_order
 
 
 def cap_categories(
@@ -27,7 +28,7 @@ def cap_categories(
     """
     if cap is None:
         return pool.filter(pl.col(C.RANK) <= k)
-    ordered = pool if _in_rank_order(pool) else pool.sort(C.CUSTOMER, C.RANK)
+    ordered = in_order(pool, C.CUSTOMER)
     # integer keys: the pool is sorted by customer, so a run id numbers customers
     keys = ordered.join(
         categories.select(C.PRODUCT, C.CATEGORY), on=C.PRODUCT, how="left", maintain_order="left"
@@ -49,13 +50,6 @@ def cap_categories(
     # the kept products stay in the pool's order (a capped list reads top-down)
     rank = _running_count(customer[keep], np.ones(int(keep.sum()), dtype=bool))
     return ordered.filter(pl.Series(keep)).with_columns(pl.Series(C.RANK, rank, dtype=pl.Int32))
-
-
-def _in_rank_order(pool: pl.DataFrame) -> bool:
-    """Whether ``pool`` is sorted by customer, then rank (as candidate pools come)."""
-    c, r = pl.col(C.CUSTOMER), pl.col(C.RANK)
-    after = (c > c.shift()) | ((c == c.shift()) & (r > r.shift()))
-    return bool(pool.select(after.fill_null(True).all()).item())
 
 
 def _nth_of_its_group(customer: np.ndarray, category: np.ndarray) -> np.ndarray:
