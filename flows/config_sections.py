@@ -304,7 +304,14 @@ class ScaleSettings(_Strict):
         "started for the run and closed afterwards (default: one per core)",
     )
     shard_customers: int | None = Field(
-        None, gt=0, description="customers per shard (default: the offer chunk, 50,000)"
+        None, gt=0, description="customers per shard (default: the offer chunk, 25,000)"
+    )
+    offer_threads: int = Field(
+        2,
+        gt=0,
+        description="engine local: chunks of customers whose lists are made at once, each on "
+        "its own thread (each holds its candidate pools: about 0.5 GB per 25,000 customers at "
+        "1M); 1: one after another",
     )
 
     @model_validator(mode="after")

@@ -208,13 +208,13 @@ def test_a_list_longer_than_the_catalogue_holds_only_real_items():
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(shops(), st.integers(1, 5))
-def test_lists_made_in_chunks_equal_lists_made_at_once(shop, chunk):
+@given(shops(), st.integers(1, 5), st.integers(1, 3))
+def test_lists_made_in_chunks_equal_lists_made_at_once(shop, chunk, threads):
     from flows.channels import offer_lists, pool_size
 
     inputs, shop_k, email_k = shop
     fitted = fit(inputs, TINY_ALS, seed=0) if inputs.interactions.height else prepare(inputs)
-    cfg = Settings(offers={"shop_k": shop_k, "email_k": email_k})
+    cfg = Settings(offers={"shop_k": shop_k, "email_k": email_k}, scale={"offer_threads": threads})
     at_once = channel_lists(recommend(fitted, pool_size(cfg)), inputs, cfg)
     chunked = offer_lists(fitted, inputs, cfg, chunk=chunk)
     for channel, frame in at_once.items():
