@@ -56,10 +56,15 @@ class ALSSettings(_Strict):
         description="0: train from scratch every night; N: refresh the ALS model in charge "
         "(changed customers, new products) until it descends from a full retrain N days old",
     )
+    device: Literal["cpu", "gpu"] = Field(
+        "cpu",
+        description="where full ALS trainings run: gpu uses implicit's CUDA backend where it "
+        "sees a device (needs the rmm-cu13 package), else falls back to the cpu with a warning",
+    )
 
     def model_params(self) -> dict[str, Any]:
-        """The parameters of the model itself (scheduling settings left out)."""
-        return self.model_dump(exclude={"full_retrain_days"})
+        """The parameters of the model itself (scheduling and device settings left out)."""
+        return self.model_dump(exclude={"full_retrain_days", "device"})
 
 
 class BPRSettings(_Strict):

@@ -134,7 +134,7 @@ def nightly(
         source_dir=source,
         extract={"incremental": False} if full_extract else None,
     )
-    db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
+    stages.configure_process(settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     day = as_of or now.date()
     record = day >= now.date() if record_sends is None else record_sends

@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from flows import sqlfiles
+from flows import db, sqlfiles
 from flows.config import Settings
 from flows.errors import OffersError, TrainingError
 from flows.modelstore import (  # noqa: F401 (re-exported: callers use them as stages.*)
@@ -28,11 +28,29 @@ from flows.modelstore import (  # noqa: F401 (re-exported: callers use them as s
     save_model,
 )
 from flows.progress import stage_progress
+from flows.tasks import run_logger
 from models import columns as C
 from models import repurchase
 from models.candidates import ModelSpec
 from models.recommender import Fitted, Inputs, StoredModel, can_warm_start, fit, prepare
 from models.refresh import refresh
+from models.train import training_device, use_device
+
+
+def configure_process(settings: Settings) -> str:
+    """This process's share of the settings: DuckDB's limits and where ALS trains; returns
+    that device. A GPU asked for but not usable means the CPU, with a warning: an unattended
+    night trains slower rather than not at all."""
+    db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
+    device = use_device(settings.als.device)
+    if device != settings.als.device:
+        run_logger().warning(
+            "als.device = %r, but implicit sees no CUDA device (is the rmm-cu13 package "
+            "installed, and a GPU visible?): training on the %s",
+            settings.als.device,
+            device,
+        )
+    return device
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -178,6 +196,13 @@ def refresh_base(
     return RefreshBase(current, stored, full_as_of)
 
 
+def trains_als(spec: ModelSpec) -> bool:
+    """Whether fitting ``spec`` trains ALS (itself, or as a hybrid's explore model)."""
+    return spec.kind == "als" or (
+        spec.kind == "hybrid" and spec.full_params.get("explore") == "als"
+    )
+
+
 def build_model(
     inputs: Inputs, spec: ModelSpec, *, seed: int, as_of: dt.date, base: RefreshBase | None
 ) -> Fitted:
@@ -185,7 +210,10 @@ def build_model(
     data (``models.refresh``); ``training`` says which, for the model's metadata."""
     if base is None:
         fitted = train_model(inputs, spec, seed=seed)
-        return replace(fitted, training={"training": "full", "full_retrain_as_of": as_of})
+        training: dict[str, Any] = {"training": "full", "full_retrain_as_of": as_of}
+        if trains_als(spec):
+            training["device"] = training_device()
+        return replace(fitted, training=training)
     assert base.current.as_of is not None
     since = as_of_timestamp(base.current.as_of)
     fitted, customers, products = refresh(prepare(inputs), inputs.interactions, base.stored, since)

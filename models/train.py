@@ -1,4 +1,6 @@
-"""Training: implicit's ALS on a weighted user-item CSR matrix."""
+"""Training: implicit's ALS on a weighted user-item CSR matrix, on the CPU (default) or, where
+implicit sees a CUDA device, on the GPU (``use_device``). Either way the model handed on is
+implicit's CPU model: scoring, anchors, refreshes and the registry never see a GPU object."""
 
 from __future__ import annotations
 
@@ -15,6 +17,36 @@ from threadpoolctl import threadpool_limits
 
 class TrainingError(ValueError):
     """The matrix cannot be trained on, or the fitted factors are unusable."""
+
+
+DEVICES = ("cpu", "gpu")
+_device = "cpu"  # where this process trains ALS (``use_device``)
+
+
+def gpu_available() -> bool:
+    """Whether implicit can train on a GPU here: its CUDA extension loaded (it needs the
+    ``rmm-cu13`` package) and sees a device."""
+    try:
+        import implicit.gpu
+    except ImportError:  # pragma: no cover - implicit always ships the module
+        return False
+    return bool(implicit.gpu.HAS_CUDA)
+
+
+def use_device(requested: str) -> str:
+    """Train ALS on ``requested`` ("cpu" or "gpu") from now on in this process; return the
+    device it will use: "gpu" only where ``gpu_available()``, else "cpu" (an unattended night
+    falls back instead of failing; the caller says so)."""
+    global _device
+    if requested not in DEVICES:
+        raise ValueError(f"unknown training device {requested!r}; use one of {DEVICES}")
+    _device = "gpu" if requested == "gpu" and gpu_available() else "cpu"
+    return _device
+
+
+def training_device() -> str:
+    """The device ALS trains on in this process (recorded with every model)."""
+    return _device
 
 
 @dataclass(frozen=True)
@@ -53,6 +85,10 @@ def train_als(
         raise TrainingError("no interactions before the as-of date: nothing to train on")
     if user_items.dtype != np.float32:
         user_items = user_items.astype(np.float32)
+    if _device == "gpu":
+        model = _fit_on_gpu(user_items, params, seed=seed, init=init, progress=progress)
+        check_factors(model)
+        return model
     # implicit checks the BLAS thread count when the model is built, so build it inside too
     with threadpool_limits(1, "blas"):
         model = AlternatingLeastSquares(
@@ -64,18 +100,57 @@ def train_als(
             num_threads=num_threads,
         )
         if init is not None:
-            users, items = init
-            if users.shape != (user_items.shape[0], params.factors) or items.shape != (
-                user_items.shape[1],
-                params.factors,
-            ):
-                raise TrainingError("warm-start factors do not match the matrix and factors")
-            model.user_factors = np.ascontiguousarray(users, dtype=np.float32)
-            model.item_factors = np.ascontiguousarray(items, dtype=np.float32)
+            model.user_factors, model.item_factors = _start(user_items, params, init)
         # never implicit's own bar: the caller decides whether and where progress is drawn
         model.fit(user_items, show_progress=False, callback=per_iteration(progress))
     check_factors(model)
     return model
+
+
+def _start(
+    user_items: sp.csr_matrix, params: ALSParams, init: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The warm-start factors, checked against the matrix and ``params.factors``."""
+    users, items = init
+    if users.shape != (user_items.shape[0], params.factors) or items.shape != (
+        user_items.shape[1],
+        params.factors,
+    ):
+        raise TrainingError("warm-start factors do not match the matrix and factors")
+    return (
+        np.ascontiguousarray(users, dtype=np.float32),
+        np.ascontiguousarray(items, dtype=np.float32),
+    )
+
+
+def _fit_on_gpu(
+    user_items: sp.csr_matrix,
+    params: ALSParams,
+    *,
+    seed: int,
+    init: tuple[np.ndarray, np.ndarray] | None,
+    progress: Callable[[], None] | None,
+) -> AlternatingLeastSquares:
+    """ALS fitted with implicit's CUDA backend, returned as its CPU model (``to_cpu``).
+    Factors are close to, not bit-identical with, the CPU fit's (another summation order)."""
+    import implicit.gpu
+    from implicit.gpu.als import AlternatingLeastSquares as GpuALS
+
+    model = GpuALS(
+        factors=params.factors,
+        regularization=params.regularization,
+        alpha=params.alpha,
+        iterations=params.iterations,
+        random_state=seed,
+    )
+    if init is not None:
+        users, items = _start(user_items, params, init)
+        model.user_factors, model.item_factors = (
+            implicit.gpu.Matrix(users),
+            implicit.gpu.Matrix(items),
+        )
+    model.fit(user_items, show_progress=False, callback=per_iteration(progress))
+    return model.to_cpu()
 
 
 def per_iteration(progress: Callable[[], None] | None) -> Callable[..., None] | None:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from flows import db, sqlfiles
+from flows import sqlfiles, stages
 from flows.bench.memory import PeakSampler
 from flows.bench.shop import END, Split, deliver_last_day
 from flows.config import load_settings
@@ -69,7 +69,7 @@ def job_nights(plan: JobPlan) -> list[dict[str, Any]]:
     (plan.home / "offers.toml").write_text(plan.config())
     source = plan.split.before if plan.split is not None else plan.source
     settings = load_settings(plan.home, source_dir=source)
-    db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
+    stages.configure_process(settings)
     with PeakSampler(tree=plan.engine == "dask") as sampler:
         if plan.split is None:
             return [_night(settings, END, sampler)]

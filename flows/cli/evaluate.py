@@ -78,7 +78,7 @@ def evaluate(
         console.print(f"[bold red]error:[/] no database at {settings.database}; run `offers run`")
         raise typer.Exit(2)
     holdout_days = holdout_days or settings.gate.holdout_days
-    db.configure(memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
+    stages.configure_process(settings)
     t0 = time.perf_counter()
     con = db.connect(settings.database, read_only=True)
     found = None
