@@ -1,7 +1,7 @@
 """Tonight's lists between the offer stage and the export: per channel, one part per chunk of
 customers, in customer order.
 
-The offer stage makes the lists 50,000 customers at a time (``flows.channels``). Kept in
+The offer stage makes the lists 25,000 customers at a time (``flows.channels``). Kept in
 memory, a million customers' lists held 1.8 GB through the publish stage, and the allocator
 kept about as much again. Spooled, each checked chunk goes to a Parquet part in the run's spool
 folder (``<home>/.spool/<run_id>``) and leaves memory; the publish stage reads the parts back

@@ -91,20 +91,24 @@ def train_als(
         return model
     # implicit checks the BLAS thread count when the model is built, so build it inside too
     with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(
-            factors=params.factors,
-            regularization=params.regularization,
-            alpha=params.alpha,
-            iterations=params.iterations,
-            random_state=seed,
-            num_threads=num_threads,
-        )
+        model = AlternatingLeastSquares(**_arguments(params, seed), num_threads=num_threads)
         if init is not None:
             model.user_factors, model.item_factors = _start(user_items, params, init)
         # never implicit's own bar: the caller decides whether and where progress is drawn
         model.fit(user_items, show_progress=False, callback=per_iteration(progress))
     check_factors(model)
     return model
+
+
+def _arguments(params: ALSParams, seed: int) -> dict[str, Any]:
+    """What implicit's CPU and GPU ALS classes both take."""
+    return {
+        "factors": params.factors,
+        "regularization": params.regularization,
+        "alpha": params.alpha,
+        "iterations": params.iterations,
+        "random_state": seed,
+    }
 
 
 def _start(
@@ -136,13 +140,7 @@ def _fit_on_gpu(
     import implicit.gpu
     from implicit.gpu.als import AlternatingLeastSquares as GpuALS
 
-    model = GpuALS(
-        factors=params.factors,
-        regularization=params.regularization,
-        alpha=params.alpha,
-        iterations=params.iterations,
-        random_state=seed,
-    )
+    model = GpuALS(**_arguments(params, seed))
     if init is not None:
         users, items = _start(user_items, params, init)
         model.user_factors, model.item_factors = (
