@@ -34,7 +34,7 @@ def publish_task(
     as_of: dt.date,
     run_id: str,
     now: dt.datetime,
-    history: stages.History,
+    window: dict[str, Any],
     fitted: Fitted,
     chosen: Fitted,
     in_charge: str | None,
@@ -45,9 +45,10 @@ def publish_task(
     extra_files: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """Register tonight's models, store the offers (and, for tonight's run, the email as
-    sent) and publish the export, all or nothing. ``extra_files``: more files of the export,
-    by name (the run report, ``flows.run_report``)."""
-    metadata = _model_metadata(settings, history, fitted)
+    sent) and publish the export, all or nothing. ``window``: the data window of tonight's
+    history (``stages.History.window``; the history itself is not needed any more).
+    ``extra_files``: more files of the export, by name (the run report, ``flows.run_report``)."""
+    metadata = _model_metadata(settings, window, fitted)
     data_window, counts = metadata["data_window"], metadata["counts"]
     decision = outcome.decision
     con = db.connect(settings.database)
@@ -112,13 +113,13 @@ def publish_task(
     }
 
 
-def _model_metadata(settings: Settings, history: stages.History, fitted: Fitted) -> dict[str, Any]:
+def _model_metadata(settings: Settings, window: dict[str, Any], fitted: Fitted) -> dict[str, Any]:
     """What tonight's model files record: settings, seed, data window and counts."""
     return {
         "interactions": settings.interactions.model_dump(),
         "seed": settings.seed,
         "data_window": {
-            k: v.isoformat() if isinstance(v, dt.date) else v for k, v in history.window.items()
+            k: v.isoformat() if isinstance(v, dt.date) else v for k, v in window.items()
         },
         "counts": {
             "customers": len(fitted.users),

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flows import db, judge, stages
 from flows.config import Settings
@@ -28,6 +28,13 @@ class GateOutcome:
     trained: dict[str, Fitted] = field(default_factory=dict)  # candidates trained at the cut
     seconds: dict[str, float] = field(default_factory=dict)
     warm_started: tuple[str, ...] = ()  # trained from the current model's factors
+
+    def keeping(self, kind: str | None) -> GateOutcome:
+        """This outcome with only the candidate of ``kind`` kept of those trained at the cut
+        (None: none): publish needs only the promoted model's judge copy, and at 1M the others
+        (ALS factors among them) would stay in memory through the offer stage."""
+        kept = {k: v for k, v in self.trained.items() if k == kind}
+        return replace(self, trained=kept)
 
 
 @stage_task("gate")

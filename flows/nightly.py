@@ -235,6 +235,10 @@ def _run_stages(
                 settings, summary, as_of=as_of, inputs=history.inputs, fitted=fitted,
                 lists=lists, force=force_publish,
             )  # fmt: skip
+        # the history's frames are done with (the lists are spooled): not held while DuckDB
+        # works through publishing (at 1M about 1 GB once the allocator returns it)
+        window = history.window
+        del history
         with timed_stage(timings, "publish"):
             summary.update(
                 publish_task(
@@ -242,7 +246,7 @@ def _run_stages(
                     as_of=as_of,
                     run_id=run_id,
                     now=now,
-                    history=history,
+                    window=window,
                     fitted=fitted,
                     chosen=chosen,
                     in_charge=in_charge,
@@ -278,7 +282,9 @@ def _gate(
     assert fitted.spec is not None
     outcome = gate_task(settings, as_of, fitted.spec)
     chosen, in_charge, decision = choose_task(settings, as_of, fitted, outcome.decision)
-    outcome = replace(outcome, decision=decision)
+    # a model registered tonight in charge keeps the gate's copy of it; the others go now
+    promoted = chosen.spec.kind if in_charge is None and chosen.spec is not None else None
+    outcome = replace(outcome.keeping(promoted), decision=decision)
     summary["gate"] = decision.as_dict()
     summary["gate"]["seconds"] = outcome.seconds
     summary["gate"]["warm_started"] = list(outcome.warm_started)
