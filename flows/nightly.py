@@ -229,16 +229,17 @@ def _run_stages(
             folder = spool.run_folder(settings.home, run_id)
             lists, goes_with = offer_task(settings, as_of, history, chosen, folder)
         summary.update(_list_counts(lists, goes_with))
+        # the history's frames are done with (the lists are spooled): not held while DuckDB
+        # works through the checks and publishing (at 1M about 1 GB, once the allocator
+        # returns it)
+        window, customers = history.window, history.inputs.customers
+        del history
         # publish checks against the previous night; a failure stops here, nothing published
         with watched_stage("checks"):  # timed by the checks themselves, for their report
             report = run_report.before_publish(
-                settings, summary, as_of=as_of, inputs=history.inputs, fitted=fitted,
+                settings, summary, as_of=as_of, customers=customers, fitted=fitted,
                 lists=lists, force=force_publish,
             )  # fmt: skip
-        # the history's frames are done with (the lists are spooled): not held while DuckDB
-        # works through publishing (at 1M about 1 GB once the allocator returns it)
-        window = history.window
-        del history
         with timed_stage(timings, "publish"):
             summary.update(
                 publish_task(

@@ -37,7 +37,7 @@ from flows.spool import Lists, as_lists
 from models import columns as C
 from models import publish_checks as checks
 from models import segments as seg
-from models.recommender import Fitted, Inputs
+from models.recommender import Fitted
 
 REPORT_MD, REPORT_JSON = "report.md", "report.json"
 REPORTS = "reports"  # <home>/reports/<run_id>.md: the report of a run the checks stopped
@@ -134,9 +134,10 @@ def review(
 
 
 def email_eligible(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, inputs: Inputs, settings: Settings
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, customers: pl.DataFrame, settings: Settings
 ) -> int:
-    """Served customers the email may go to (``models.segments.email_eligible``)."""
+    """Served ``customers`` (customer_id, email_consent) the email may go to
+    (``models.segments.email_eligible``)."""
     days = settings.segments.email_min_days_since_visit
     if days > 0:
         from flows.segmenting import customer_segments
@@ -144,7 +145,7 @@ def email_eligible(
         segments = customer_segments(con, as_of, settings)
     else:  # consent alone decides: the segments are not read
         segments = pl.DataFrame(schema={C.CUSTOMER: pl.String, seg.DAYS_SINCE_VISIT: pl.Int64})
-    return seg.email_eligible(inputs.customers, segments, days).len()
+    return seg.email_eligible(customers, segments, days).len()
 
 
 def coverage(
@@ -227,20 +228,21 @@ def before_publish(
     summary: dict[str, Any],
     *,
     as_of: dt.date,
-    inputs: Inputs,
+    customers: pl.DataFrame,
     fitted: Fitted,
     lists: Lists,
     force: bool = False,
 ) -> RunReport:
     """Run the publish checks and build the report (see the module doc); records the checks
-    in ``summary``. A failed check without ``force``: the report goes to ``reports/`` and
-    ``PublishCheckError`` is raised, naming each failed check and where the report is."""
+    in ``summary``. ``customers``: tonight's served customers (``Inputs.customers``). A
+    failed check without ``force``: the report goes to ``reports/`` and ``PublishCheckError``
+    is raised, naming each failed check and where the report is."""
     t0 = time.perf_counter()
     p = settings.publish
     con = db.connect(settings.database)
     try:
         found = review(con, as_of, lists, checks.Thresholds(p.max_customer_drop, p.max_drift))
-        eligible = email_eligible(con, as_of, inputs, settings)
+        eligible = email_eligible(con, as_of, customers, settings)
     finally:
         con.close()
     summary["publish_checks"] = [r.as_dict() for r in found.results]
@@ -251,7 +253,7 @@ def before_publish(
         summary,
         found,
         counts=history_counts(fitted),
-        covered=coverage(lists, inputs.customers.height, eligible),
+        covered=coverage(lists, customers.height, eligible),
         outcome=outcome,
     )
     report = RunReport(data, render(data))
