@@ -80,6 +80,10 @@ def learn_task(settings: Settings, as_of: dt.date) -> tuple[stages.History, Fitt
         )  # progress bar
     except ModelTrainingError as exc:
         raise TrainingError(f"as of {as_of}: {exc}") from exc
+    # recent popularity is in the model now (``Fitted.popularity``): its rows (6M at 1M
+    # customers) are not held through the gate and the offer stage
+    inputs = replace(history.inputs, recent=history.inputs.recent.clear())
+    history = replace(history, inputs=inputs)
     run_logger().info(
         "trained %s (%s) on %d customers x %d products, %d interactions",
         spec.label,
