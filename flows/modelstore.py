@@ -163,7 +163,7 @@ def load_model(current: CurrentModel, *, judge: bool = False) -> StoredModel:
     users = IdMap(pl.read_parquet(folder / "users.parquet").get_column(C.CUSTOMER))
     items = IdMap(pl.read_parquet(folder / "items.parquet").get_column(C.PRODUCT))
     model: Any = None
-    kind = spec.full_params["explore"] if spec.kind == "hybrid" else spec.kind
+    kind = spec.trained_kind
     if kind in MODEL_KINDS:  # a hybrid's stored model is its explore model
         loaded = MODEL_CLASSES[kind].load(str(folder / MODEL_FILE))
         if kind.startswith("item_"):

@@ -196,13 +196,6 @@ def refresh_base(
     return RefreshBase(current, stored, full_as_of)
 
 
-def trains_als(spec: ModelSpec) -> bool:
-    """Whether fitting ``spec`` trains ALS (itself, or as a hybrid's explore model)."""
-    return spec.kind == "als" or (
-        spec.kind == "hybrid" and spec.full_params.get("explore") == "als"
-    )
-
-
 def build_model(
     inputs: Inputs, spec: ModelSpec, *, seed: int, as_of: dt.date, base: RefreshBase | None
 ) -> Fitted:
@@ -211,7 +204,7 @@ def build_model(
     if base is None:
         fitted = train_model(inputs, spec, seed=seed)
         training: dict[str, Any] = {"training": "full", "full_retrain_as_of": as_of}
-        if trains_als(spec):
+        if spec.trained_kind == "als":  # ALS itself, or a hybrid's explore model
             training["device"] = training_device()
         return replace(fitted, training=training)
     assert base.current.as_of is not None

@@ -86,6 +86,12 @@ class ModelSpec:
         return self.kind in BASELINE_KINDS
 
     @property
+    def trained_kind(self) -> str:
+        """The kind whose model fitting trains and the registry stores: a hybrid's explore
+        model, else the kind itself."""
+        return self.full_params["explore"] if self.kind == "hybrid" else self.kind
+
+    @property
     def label(self) -> str:
         inner = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
         return f"{self.kind}({inner})" if inner else self.kind
