@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_registry import CUSTOMERS, PRODUCTS, inputs
 
 from flows import channels, stages
-from flows.channels import in_order
+from flows.channels import ordered_map
 from flows.config import load_settings
 from models.candidates import ModelSpec
 
@@ -42,7 +42,7 @@ class Tracker:
 @given(st.integers(0, 12), st.integers(1, 4))
 def test_results_come_in_the_items_order_with_at_most_threads_at_once(n, threads):
     tracker = Tracker()
-    assert list(in_order(tracker.make, range(n), threads=threads)) == [i * 10 for i in range(n)]
+    assert list(ordered_map(tracker.make, range(n), threads=threads)) == [i * 10 for i in range(n)]
     assert tracker.most <= threads
     assert sorted(tracker.started) == list(range(n))
 
@@ -55,14 +55,14 @@ def test_a_failed_item_raises_and_nothing_after_it_is_yielded():
 
     seen = []
     with pytest.raises(ValueError, match="chunk 3 broke a rule"):
-        for value in in_order(make, range(50), threads=2):
+        for value in ordered_map(make, range(50), threads=2):
             seen.append(value)
     assert seen == [0, 1, 2]
 
 
 def test_a_caller_that_stops_early_leaves_no_work_running():
     tracker = Tracker()
-    made = in_order(tracker.make, range(100), threads=3)
+    made = ordered_map(tracker.make, range(100), threads=3)
     assert [next(made), next(made)] == [0, 10]
     made.close()
     # what was queued but not started is cancelled; what ran has finished
